@@ -1,0 +1,50 @@
+"""``python -m effv2nb <command>``: the vendor's command-line steps, on the suite's code.
+
+Each command lives in its own module, which defines ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so the CLI starts fast.
+Any ``Effv2nbError`` becomes one line on stderr and exit status 2 — never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import Effv2nbError
+
+# command name -> (module, one-line help)
+COMMANDS = {
+    "demo": ("effv2nb.demo", "run the offline pipeline on the tiny model and the bundled digits"),
+    "train-tiny": ("effv2nb.train", "train the tiny EfficientNetV2 on scikit-learn digits"),
+}
+
+
+def build_parser(argv_command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m effv2nb", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == argv_command:  # import only the module of the command being run
+            importlib.import_module(module).add_arguments(p)
+            p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except Effv2nbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

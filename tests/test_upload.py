@@ -1,0 +1,83 @@
+"""The upload handler, called exactly as the FileUpload widget calls it, with good and bad files."""
+import io
+import struct
+import zlib
+
+import pytest
+from matplotlib import cbook
+from PIL import Image
+
+from effv2nb import images, models, upload
+from effv2nb.settings import DIGITS_DIR
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return models.load("tiny")
+
+
+def _png_header_only(w, h):
+    """A PNG whose header claims w x h (a decompression bomb's signature) with a tiny body."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_good_upload_gives_five_classes(tiny):
+    path = sorted((DIGITS_DIR / "val" / "4").glob("*.png"))[0]
+    res = upload.classify_upload(upload.simulated_upload(path.read_bytes(), "four.png", "image/png"), tiny)
+    assert res.ok and len(res.predictions) == 5 and res.predictions[0].label == "4"
+    assert "four.png" in res.message
+
+
+def test_real_photo_jpeg(tiny):
+    data = open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), "rb").read()
+    res = upload.classify_upload(upload.simulated_upload(data, "hopper.jpg"), tiny)
+    assert res.ok and len(res.predictions) == 5
+
+
+def test_random_weights_are_named_next_to_the_prediction():
+    m = models.load("tiny", weights="random")
+    path = sorted((DIGITS_DIR / "val" / "1").glob("*.png"))[0]
+    res = upload.classify_upload(upload.simulated_upload(path.read_bytes(), "x.png"), m)
+    assert res.ok and "RANDOM WEIGHTS" in res.message
+
+
+def _jpeg_bytes():
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (200, 10, 10)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,data,needle", [
+    ("notes.jpg", b"plain text, not an image", "not an image"),
+    ("empty.png", b"", "empty"),
+    ("cut.jpg", _jpeg_bytes()[:150], "truncated"),
+    ("bomb.png", _png_header_only(30000, 30000), "decompression-bomb"),
+])
+def test_bad_uploads_give_one_line(tiny, name, data, needle):
+    res = upload.classify_upload(upload.simulated_upload(data, name), tiny)
+    assert not res.ok and name in res.message and needle in res.message and "\n" not in res.message
+
+
+def test_size_cap(tiny, monkeypatch):
+    value = upload.simulated_upload(b"\0" * 10, "big.jpg")
+    value[0]["size"] = images.MAX_FILE_BYTES + 1
+    res = upload.classify_upload(value, tiny)
+    assert not res.ok and "cap" in res.message
+    big = upload.simulated_upload(b"\0" * (images.MAX_FILE_BYTES + 1), "big2.jpg")
+    assert "cap" in upload.classify_upload(big, tiny).message
+
+
+def test_no_upload(tiny):
+    assert not upload.classify_upload((), tiny).ok
+
+
+def test_widget_observer_runs_the_handler(tiny):
+    demo = upload.upload_demo(tiny)
+    path = sorted((DIGITS_DIR / "val" / "8").glob("*.png"))[0]
+    demo.upload.value = upload.simulated_upload(path.read_bytes(), "eight.png", "image/png")
+    assert demo.last.ok and demo.last.name == "eight.png" and demo.figure is not None
+    demo.upload.value = upload.simulated_upload(b"junk", "junk.jpg")
+    assert not demo.last.ok and demo.figure is None
