@@ -16,6 +16,7 @@ from .errors import Effv2nbError
 COMMANDS = {
     "demo": ("effv2nb.demo", "run the offline pipeline on the tiny model and the bundled digits"),
     "train-tiny": ("effv2nb.train", "train the tiny EfficientNetV2 on scikit-learn digits"),
+    "complexity": ("effv2nb.complexity", "count parameters, MACs and FLOPs of a model at an input size"),
 }
 
 

@@ -1,0 +1,62 @@
+"""effv2nb.complexity: counts, the seed's table reconciled, and the CLI line."""
+import re
+
+import pytest
+import timm
+import torch
+
+from effv2nb import complexity
+from effv2nb.cli import main
+from effv2nb.tiny import build_tiny
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("name", list(complexity.SEED_TABLE))
+def test_seed_table_reproduced(name):
+    size, seed_flops, seed_params = complexity.SEED_TABLE[name]
+    model = timm.create_model(name).eval()
+    res = complexity.count(model, size)
+    assert abs(res["seed_flops"] / 1e9 / seed_flops - 1) < 0.005
+    assert res["flops"] == 2 * res["macs"]
+    # the seed's parameter counter did not see BatchNorm's affine parameters
+    assert res["params"] == sum(p.numel() for p in model.parameters())
+    seen = complexity.seed_params(model) / 1e6
+    assert abs(seen - seed_params) < (0.0006 if name != "efficientnetv2_rw_t" else 0.03)
+    assert abs(res["params"] / 1e6 - seed_params) > abs(seen - seed_params)
+
+
+def test_stage_breakdown_adds_up():
+    model = build_tiny().eval()
+    rows = complexity.stage_breakdown(model, 64)
+    total = complexity.count(model, 64)
+    assert [r["stage"] for r in rows] == ["stem"] + [f"stage {i}" for i in range(1, 6)] + ["head"]
+    assert sum(r["params"] for r in rows) == total["params"]
+    assert sum(r["macs"] for r in rows) == pytest.approx(total["macs"])
+    assert sum(r["mac_share"] for r in rows) == pytest.approx(1.0)
+
+
+def test_param_breakdown_kinds():
+    b = complexity.param_breakdown(build_tiny())
+    assert set(b) == {"conv", "se_conv", "bn", "classifier"}
+    assert b["classifier"] == 256 * 10 + 10
+
+
+def test_cli_line(capsys):
+    assert main(["complexity", "--model", "tiny", "--size", "64"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"params_M: \d+\.\d{3} gmacs: \d+\.\d{3} flops_G: \d+\.\d{3} seed_flops_G: \d+\.\d{3}", out)
+    assert out.startswith("params_M: 0.384 ")
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert main(["complexity", "--model", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown model") and err.count("\n") == 1
+    assert main(["complexity", "--model", "tiny", "--size", "0"]) == 2

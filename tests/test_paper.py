@@ -1,0 +1,65 @@
+"""effv2nb.paper: progressive schedule, network variants, timing helpers."""
+import pytest
+import torch
+
+from effv2nb import paper
+from effv2nb.blocks import block_kind
+from effv2nb.errors import Effv2nbError
+from effv2nb.tiny import build_tiny
+
+
+@pytest.mark.parametrize("setting,first,last", [
+    ("S", dict(image_size=128, randaug=5, mixup=0, dropout=0.1), dict(image_size=300, randaug=15, mixup=0, dropout=0.3)),
+    ("M", dict(image_size=128, randaug=5, mixup=0, dropout=0.1), dict(image_size=380, randaug=20, mixup=0.2, dropout=0.4)),
+    ("L", dict(image_size=128, randaug=5, mixup=0, dropout=0.1), dict(image_size=380, randaug=25, mixup=0.4, dropout=0.5)),
+])
+def test_progressive_endpoints(setting, first, last):
+    assert paper.progressive_schedule(0, 4, setting) == pytest.approx(first)
+    assert paper.progressive_schedule(3, 4, setting) == pytest.approx(last)
+
+
+def test_progressive_is_linear():
+    mids = [paper.progressive_schedule(i, 5, "L") for i in range(5)]
+    steps = [b["dropout"] - a["dropout"] for a, b in zip(mids, mids[1:])]
+    assert steps == pytest.approx([0.1] * 4)
+    assert [m["image_size"] for m in mids] == [128, 191, 254, 317, 380]
+    assert paper.progressive_schedule(0, 1, "S")["image_size"] == 300
+
+
+def test_progressive_errors():
+    with pytest.raises(Effv2nbError):
+        paper.progressive_schedule(4, 4)
+    with pytest.raises(Effv2nbError):
+        paper.progressive_schedule(0, 4, "XL")
+
+
+def test_epoch_size_schedule():
+    fn = paper.epoch_size_schedule(8, 4, paper.TINY_PROGRESSIVE)
+    assert [fn(e) for e in range(8)] == [32, 32, 43, 43, 53, 53, 64, 64]
+
+
+def test_variants_have_the_announced_blocks():
+    kinds = {name: [block_kind(s[0]) for s in paper.build_variant(name).blocks] for name in paper.TINY_VARIANTS}
+    assert kinds["all MBConv"] == ["MBConv"] * 5
+    assert kinds["stages 1-3 fused"] == ["Fused-MBConv"] * 3 + ["MBConv"] * 2
+    assert kinds["all fused"] == ["Fused-MBConv"] * 5
+    ref = {k: v.shape for k, v in build_tiny().state_dict().items()}
+    assert {k: v.shape for k, v in paper.build_variant("stages 1-3 fused").state_dict().items()} == ref
+
+
+def test_fused_vs_mbconv_rows_on_tiny():
+    rows = paper.fused_vs_mbconv(build_tiny().eval(), 64, batch=2, repeats=1)
+    assert [r["stage"] for r in rows] == [1, 2, 3, 4, 5]
+    for r in rows:
+        assert r["t_fused"] > 0 and r["t_mbconv"] > 0 and r["ratio"] == r["t_fused"] / r["t_mbconv"]
+        assert r["macs_fused"] > r["macs_mbconv"]
+
+
+def test_median_time_and_threads():
+    calls = []
+    assert paper.median_time(lambda: calls.append(1), warmup=2, repeats=3) >= 0
+    assert len(calls) == 5
+    before = torch.get_num_threads()
+    with paper.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
