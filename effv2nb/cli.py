@@ -16,7 +16,15 @@ from .errors import Effv2nbError
 COMMANDS = {
     "demo": ("effv2nb.demo", "run the offline pipeline on the tiny model and the bundled digits"),
     "train-tiny": ("effv2nb.train", "train the tiny EfficientNetV2 on scikit-learn digits"),
+    "export": ("effv2nb.cmd_export", "export a model to ONNX and check it against PyTorch"),
+    "config": ("effv2nb.cmd_config", "check a build YAML / vdsp JSON, or generate a vdsp JSON"),
+    "compile": ("effv2nb.cmd_compile", "compile a build YAML (vamc if installed, else ONNX Runtime)"),
     "complexity": ("effv2nb.complexity", "count parameters, MACs and FLOPs of a model at an input size"),
+    "infer": ("effv2nb.infer", "run a compiled model on an image or a folder, write the result file (step 4)"),
+    "eval-topk": ("effv2nb.evaluate", "top-1/top-5 of a result file, matched by class index"),
+    "image2npz": ("effv2nb.npz", "images to uint8 CHW npz files + datalist for vamp (step 5)"),
+    "npz-decode": ("effv2nb.npz", "vamp output npz files + datalist to a result file (step 5)"),
+    "bench": ("effv2nb.bench", "measure speed like the vendor's vamp, or compare precisions and runtimes (--compare)"),
 }
 
 

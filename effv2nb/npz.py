@@ -1,0 +1,161 @@
+"""The npz path of the seed's step 5 (FORMATS.md §4): ``image2npz``, a vamp stand-in, ``npz-decode``.
+
+- ``image2npz``: every image below ``--dataset-path`` decoded to RGB and stored as uint8 CHW under
+  key ``input_0``, one ``.npz`` per image in a folder per class (``TARGET/<class>/<stem>.npz``);
+  the datalist (``--text-path``) holds one absolute npz path per line.
+- ``run_datalist`` (stand-in for ``vamp --datalist``): preprocesses each ``input_0`` with the vdsp
+  op, runs a runner, writes ``OUTPUT/output_<line:06d>.npz`` with key ``output_0`` (the scores).
+- ``npz-decode DATALIST OUTPUT_DIR RESULT.txt [LABEL_TXT]``: output files sorted by file name
+  (natural order: ``output_2`` before ``output_10``) correspond, in order, to the datalist lines;
+  writes the result file of FORMATS.md §3 with the npz paths as image paths (their parent
+  folder is the class, so ``eval-topk`` reads it directly).
+"""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic, preprocess, results, runtime
+from .datasets import list_images
+from .errors import Effv2nbError
+from .images import read_image
+
+INPUT_KEY = "input_0"
+OUTPUT_KEY = "output_0"
+
+
+def _save_npz(path, **arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def _load_npz(path, key):
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if key not in z.files:
+                raise Effv2nbError(f"no key '{key}' (keys: {', '.join(z.files) or 'none'})", path)
+            return z[key]
+    except Effv2nbError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise Effv2nbError(f"cannot read npz: {exc}", path) from None
+
+
+def image2npz(dataset_path, target_path, text_path, progress: bool = True):
+    """Convert a class-folder image tree to npz files + datalist; returns ``(n_written, skipped)``."""
+    root = Path(dataset_path)
+    files = list_images(root)
+    if not files:
+        raise Effv2nbError("no images found", root)
+    target = Path(target_path)
+    lines, skipped = [], []
+    it = files
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(files, desc="image2npz", unit="img", leave=False)
+    for p in it:
+        rel = p.relative_to(root)
+        try:
+            arr = np.asarray(read_image(p), dtype=np.uint8).transpose(2, 0, 1)
+        except Effv2nbError as exc:
+            skipped.append((p, exc.message))
+            continue
+        out = (target / rel).with_suffix(".npz")
+        _save_npz(out, **{INPUT_KEY: np.ascontiguousarray(arr)})
+        lines.append(str(out.resolve()))
+    atomic.write_text(text_path, "".join(line + "\n" for line in lines))
+    return len(lines), skipped
+
+
+def read_datalist(path) -> list:
+    path = Path(path)
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Effv2nbError(f"cannot read datalist: {exc}", path) from None
+    entries = [ln for ln in lines if ln]
+    if not entries:
+        raise Effv2nbError("datalist is empty", path)
+    return entries
+
+
+def _natural_key(p: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+
+def output_files(output_dir) -> list:
+    d = Path(output_dir)
+    if not d.is_dir():
+        raise Effv2nbError("no such folder", d)
+    return sorted((p for p in d.iterdir() if p.suffix == ".npz"), key=_natural_key)
+
+
+def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
+    """vamp stand-in: ``input_0`` (uint8 CHW) -> vdsp preprocessing -> runner -> ``output_0`` per line."""
+    entries = read_datalist(datalist)
+    op = preprocess.resolve(vdsp, runner.input_size) if runner.host_preprocess else None
+    out_dir = Path(output_dir)
+    for i in range(0, len(entries), batch):
+        items = []
+        for e in entries[i:i + batch]:
+            hwc = _load_npz(e, INPUT_KEY).transpose(1, 2, 0)
+            items.append(preprocess.apply(op, hwc) if op is not None else hwc)
+        scores = runner.run(np.stack(items)) if op is not None else runner.run_images(items)
+        for j, s in enumerate(scores):
+            _save_npz(out_dir / f"output_{i + j:06d}.npz", **{OUTPUT_KEY: np.asarray(s, dtype=np.float32)})
+    return out_dir
+
+
+def npz_decode(datalist, output_dir, result_txt, label_txt=None, topk: int = 5) -> Path:
+    """Outputs + datalist -> result file (FORMATS.md §3)."""
+    from .infer import labels_for
+
+    entries = read_datalist(datalist)
+    outs = output_files(output_dir)
+    if len(outs) != len(entries):
+        raise Effv2nbError(f"{len(outs)} output npz files for {len(entries)} datalist lines", output_dir)
+    scores = np.stack([np.asarray(_load_npz(o, OUTPUT_KEY), dtype=np.float32).reshape(-1) for o in outs])
+    probs = runtime.to_probs(scores)
+    labels = labels_for(probs.shape[1], label_txt)
+    k = min(topk, probs.shape[1])
+    recs = []
+    for e, row in zip(entries, probs):
+        idx = np.argsort(-row, kind="stable")[:k]
+        recs.append(results.Record(e, [int(i) for i in idx], [float(row[i]) for i in idx],
+                                   [labels.name(int(i)) for i in idx]))
+    return results.write(result_txt, recs)
+
+
+# ---- CLI: ``image2npz`` and ``npz-decode`` are both registered on this module; the parser's
+# name tells which one is being built.
+
+def add_arguments(parser):
+    if parser.prog.split()[-1] == "npz-decode":
+        parser.add_argument("datalist", help="the datalist image2npz wrote")
+        parser.add_argument("output_dir", help="folder of vamp's output npz files (key output_0)")
+        parser.add_argument("result_txt", help="result file to write")
+        parser.add_argument("label_txt", nargs="?", default=None, help="class names, one per line")
+        parser.set_defaults(_npz_command="npz-decode")
+    else:
+        parser.add_argument("--dataset-path", required=True, help="image folder DIR/<class folder>/<image>")
+        parser.add_argument("--target-path", required=True, help="output folder of npz files")
+        parser.add_argument("--text-path", required=True, help="datalist to write (one absolute npz path per line)")
+        parser.set_defaults(_npz_command="image2npz")
+
+
+def run(args) -> int:
+    if getattr(args, "_npz_command", "") == "npz-decode":
+        out = npz_decode(args.datalist, args.output_dir, args.result_txt, args.label_txt)
+        print(f"wrote {out}")
+        return 0
+    n, skipped = image2npz(args.dataset_path, args.target_path, args.text_path)
+    print(f"wrote {n} npz files under {args.target_path} and the datalist {args.text_path}")
+    for p, reason in skipped:
+        print(f"  skipped {p}: {reason}")
+    return 1 if skipped else 0

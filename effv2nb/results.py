@@ -1,0 +1,92 @@
+"""The vendor's inference result file (FORMATS.md §3): write it exactly, read it robustly.
+
+One line per (image, rank), best first, k = 0..4::
+
+    <image path>: Relay top-<k> id: <class index>, prob: <score, 8 decimals>, class name: <class name>
+
+Reading does not split on ``:`` (paths and class names may hold colons): each line is matched
+by a regular expression anchored on the fixed words. Blank lines are skipped; a line that does
+not match is an error naming its line number. Lines of one image are consecutive, k counting
+from 0.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import atomic
+from .errors import Effv2nbError
+
+LINE_RE = re.compile(
+    r"^(?P<path>.+?): Relay top-(?P<k>\d+) id: (?P<id>\d+), prob: (?P<prob>[-+0-9.eE]+|nan|inf|-inf),"
+    r" class name: (?P<name>.*)$")
+
+
+@dataclass
+class Record:
+    """One image's top-k: class indices, scores and names, best first; ``line`` = its first line number."""
+
+    path: str
+    ids: list = field(default_factory=list)
+    probs: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    line: int = 0
+
+
+def format_line(path, k: int, index: int, prob: float, name: str) -> str:
+    return f"{path}: Relay top-{k} id: {int(index)}, prob: {float(prob):.8f}, class name: {name}"
+
+
+def format_record(path, ids, probs, names) -> str:
+    return "".join(format_line(path, k, i, p, n) + "\n" for k, (i, p, n) in enumerate(zip(ids, probs, names)))
+
+
+def write(target, records) -> Path:
+    """Write ``Record``s (or ``(path, ids, probs, names)`` tuples) atomically; returns the path."""
+    parts = []
+    for r in records:
+        if isinstance(r, Record):
+            parts.append(format_record(r.path, r.ids, r.probs, r.names))
+        else:
+            parts.append(format_record(*r))
+    return atomic.write_text(target, "".join(parts))
+
+
+def parse_text(text: str, source="<text>") -> list:
+    """Parse result-file text into ``Record``s (see the module docstring for the rules)."""
+    records: list[Record] = []
+    current = None
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        m = LINE_RE.match(line)
+        if not m:
+            raise Effv2nbError(
+                "not a result line (expected '<path>: Relay top-<k> id: <index>, prob: <p>, class name: <name>')",
+                source, f"line {n}")
+        k = int(m["k"])
+        path = m["path"]
+        if current is not None and path == current.path and k == len(current.ids):
+            pass
+        elif k == 0:
+            current = Record(path=path, line=n)
+            records.append(current)
+        else:
+            expected = len(current.ids) if current is not None and path == current.path else 0
+            raise Effv2nbError(f"top-{k} out of order (expected top-{expected} for {path})", source, f"line {n}")
+        current.ids.append(int(m["id"]))
+        current.probs.append(float(m["prob"]))
+        current.names.append(m["name"])
+    return records
+
+
+def read(path) -> list:
+    """Read and parse a result file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Effv2nbError(f"cannot read result file: {exc}", path) from None
+    return parse_text(text, path)
