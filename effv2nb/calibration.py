@@ -13,6 +13,18 @@ says otherwise; ``CenterCrop{crop_size: [h, w]}``; ``CvtColor{code: COLOR_RGB2BG
 swaps channels; ``Normalize{mean, std, div255}``: ``(x / 255 - mean) / std`` when ``div255`` is
 true, ``(x - mean) / std`` when false; without ``div255`` it is inferred from the scale of the
 mean (all <= 1: true); ``ToTensor``: HWC -> CHW (no scaling).
+
+Bad input (issue 7), as chosen here:
+
+- A calibration image that cannot be decoded (not an image, empty, truncated, a decompression
+  bomb) **stops** the compile with an ``Effv2nbError`` naming that file; nothing is written.
+  Skipping it would silently calibrate on a different set than the config names (and change the
+  quantization); remove or fix the file and compile again. Odd but valid images (grayscale,
+  RGBA/palette, CMYK, 16-bit, EXIF-rotated, 1 x 1, 5000 x 10) are calibrated on like any other.
+- A folder holding **fewer** images than ``get_data_num``: compile calibrates on the images
+  there are and says so in one warning line (the manifest lists the files used). A folder with
+  **no** image (with the sampler's suffix) is an error naming ``dataset.path``.
+- Symlink loops inside the folder are followed once, never forever (``effv2nb.datasets``).
 """
 from __future__ import annotations
 

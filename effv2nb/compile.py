@@ -254,17 +254,24 @@ def _check_onnx_input(cfg, onnx_path):
 
     try:
         m = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise Effv2nbError(f"not an ONNX model: {str(exc).splitlines()[0][:160]}", cfg.source,
+    except Exception as exc:   # protobuf's DecodeError and friends: the bytes are not a model
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise Effv2nbError(f"{onnx_path} is not an ONNX model ({first})", cfg.source,
                            "frontend.checkpoint") from None
     inits = {i.name for i in m.graph.initializer}
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
               for i in m.graph.input if i.name not in inits}
+    if not m.graph.node or not inputs:
+        # protobuf reads many byte strings (an empty file, some text) as an empty ModelProto
+        raise Effv2nbError(f"{onnx_path} is not an ONNX model (no graph)", cfg.source, "frontend.checkpoint")
     name = cfg.input_name
     if name not in inputs:
         raise Effv2nbError(f"input '{name}' is not in the model (its inputs: {', '.join(inputs)})",
                            cfg.source, f"frontend.shape.{name}")
     want, have = cfg.input_shape, inputs[name]
+    if len(have) != 4:
+        raise Effv2nbError(f"the model's input '{name}' has shape {have}, not [N, C, H, W]", cfg.source,
+                           f"frontend.shape.{name}")
     for axis in (1, 2, 3):
         if isinstance(have[axis], int) and have[axis] and have[axis] != want[axis]:
             raise Effv2nbError(f"shape {want} does not fit the model's input {have}", cfg.source,
@@ -326,11 +333,15 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
 
     files, qs = [], None
     if dtype == "int8":
-        from .calibration import calibration_files, check_shape
+        from .calibration import calibration_files, check_shape, data_num
 
         qs = quant_settings(cfg)
         calibrate_method(qs["calibrate_mode"])       # refuse mse before any work
         files = calibration_files(cfg)
+        wanted = data_num(cfg)
+        if len(files) < wanted:
+            log(f"warning: {config_path}: dataset.sampler.get_data_num: {wanted} calibration images asked for, "
+                f"{cfg.dataset_path} holds {len(files)}; calibrating on those {len(files)}")
         check_shape(cfg, files)
     compiled = cfg.to_dict()
     fingerprint_src = {

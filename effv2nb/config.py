@@ -252,7 +252,7 @@ def _validate_process_ops(rep, ops, where):
             rep.error(w, f"each op must be a mapping with a 'type'; {_allowed(PROCESS_OPS)}")
             continue
         t = op["type"]
-        if t not in PROCESS_OPS:
+        if not isinstance(t, str) or t not in PROCESS_OPS:
             near = difflib.get_close_matches(str(t), list(PROCESS_OPS), n=1, cutoff=0.6)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             rep.error(f"{w}.type", f"unknown op '{t}'{hint}; {_allowed(PROCESS_OPS)}")
@@ -300,8 +300,12 @@ def validate_build(raw, path=None, check_paths: bool = False):
     ``check_paths``: missing checkpoint / dataset folder are errors (compile) instead of warnings.
     """
     rep = _Report(path)
+    if raw is None:
+        rep.error(None, "empty file; a build config is a YAML mapping of sections (name, frontend, backend, ...)")
+        return rep.errors, rep.warnings
     if not isinstance(raw, dict):
-        rep.error(None, f"a build config is a YAML mapping, not {type(raw).__name__}")
+        what = {list: "a list", str: "a single string"}.get(type(raw), type(raw).__name__)
+        rep.error(None, f"a build config is a YAML mapping of sections (name, frontend, backend, ...), not {what}")
         return rep.errors, rep.warnings
     _check_unknown(rep, raw, KNOWN_KEYS, "")
 
@@ -478,13 +482,24 @@ def read_yaml(path):
 
 
 def parse_yaml(text: str, path=None):
+    """``yaml.safe_load`` whose every failure is an ``Effv2nbError`` naming the file (and line).
+
+    Besides ``yaml.YAMLError``, PyYAML's constructors raise plain Python errors on some hostile
+    input (``2001-13-14`` is read as a date and fails with ``ValueError``; ``[[[[...`` nested
+    thousands deep exhausts the recursion limit): those are turned into the same one-line error.
+    """
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         raise Effv2nbError(f"not valid YAML: {problem}", path, where) from None
+    except RecursionError:
+        raise Effv2nbError("not valid YAML: nested too deeply", path) from None
+    except (ValueError, TypeError, OverflowError) as exc:   # e.g. a date like 2001-13-14
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise Effv2nbError(f"not valid YAML: a value cannot be read ({first})", path) from None
 
 
 def raise_problems(errors):

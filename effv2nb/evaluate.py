@@ -6,8 +6,8 @@ the ``id`` on each line, so a label list whose names differ from the model's (th
 truncated at index 480) cannot turn right answers into wrong ones.
 
 Prints ``top1_rate: <x> top5_rate: <y>`` (percent, at most 3 decimals) like the seed's
-``eval_topk.py``. Exit 0; 2 on a malformed file (the message names the line) or an image whose
-folder names no class.
+``eval_topk.py``. Exit 0; 2 on a malformed file (the message names the line), a class id not
+below the number of classes, or an image whose folder names no class.
 """
 from __future__ import annotations
 
@@ -52,7 +52,14 @@ def evaluate_records(records, labels, source="<results>") -> TopK:
     if not records:
         raise Effv2nbError("result file holds no results", source)
     top1 = top5 = 0
+    n_classes = len(labels)
     for r in records:
+        for k, i in enumerate(r.ids):
+            if i >= n_classes:
+                raise Effv2nbError(
+                    f"class id {i} is out of range: {labels.source or 'the labels'} has {n_classes} classes "
+                    f"(ids 0..{n_classes - 1}); result file for another model or label list?",
+                    source, f"line {r.line + k}")
         gt = ground_truth(r.path, labels)
         if gt is None:
             folder = PurePath(r.path).parent.name or "(none)"

@@ -15,7 +15,9 @@ the GIL), so the two overlap.
 
 Images that cannot be decoded are skipped and listed at the end (file and reason). Exit status:
 0 all images done; 1 some skipped (results for the others are written); 2 an error (nothing
-written, or no image could be read).
+written, or no image could be read). A vdsp output size that differs from the model's input size
+is an error before any image is read. The result file is written once, at the end, by rename: an
+interrupted run leaves no (partial) result file and an older one is left as it was.
 
 ``run_folder(runner, source, vdsp, mode, batch)`` is the pipeline itself, for notebooks and
 benchmarks; ``model_only`` times the runner alone on the same, already preprocessed, images.
@@ -84,8 +86,22 @@ def list_sources(source) -> list:
     return files
 
 
+def check_sizes(runner, vdsp, vdsp_path=None) -> None:
+    """The vdsp output size must be the model's input size (when the model fixes one)."""
+    size = runner.input_size
+    if not runner.host_preprocess or not size:
+        return
+    op = preprocess.resolve(vdsp, size)
+    if (op.out_h, op.out_w) != tuple(size):
+        raise Effv2nbError(
+            f"the vdsp params give {op.out_h}x{op.out_w} images (OimageHeight x OimageWidth), the model takes "
+            f"{size[0]}x{size[1]} (regenerate them: python -m effv2nb config vdsp --model NAME --size {size[-1]})",
+            vdsp_path, "OpConfig.OimageWidth")
+
+
 def _loader(runner, vdsp):
     size = runner.input_size
+    check_sizes(runner, vdsp)
     op = preprocess.resolve(vdsp, size) if runner.host_preprocess else None
 
     def load(path):
@@ -266,6 +282,7 @@ def run(args) -> int:
         raise Effv2nbError("must be a file name, not a path", args.save_result_txt, "--save-result-txt")
     runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
     try:
+        check_sizes(runner, vdsp, args.vdsp_params)
         preds, stats = run_folder(runner, args.file_path, vdsp, mode=args.infer_mode, batch=args.batch,
                                   workers=args.workers, progress=not args.no_progress)
     finally:

@@ -33,6 +33,7 @@ from .errors import Effv2nbError
 NORMA_TYPES = ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD", "EQUAL", "DIV255")
 COLOR_CODES = ("NO_CHANGE", "RGB2BGR", "BGR2RGB")
 RESIZE_TYPES = ("BILINEAR_CV", "BILINEAR_PILLOW")
+MAX_SIDE = 16384   # no device resizes beyond this; larger sizes are a typo (and would exhaust memory)
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,18 @@ def load_vdsp(path) -> dict:
         raise Effv2nbError(f"cannot read vdsp params: {exc}", path) from None
     except json.JSONDecodeError as exc:
         raise Effv2nbError(f"not valid JSON: {exc.msg}", path, f"line {exc.lineno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Effv2nbError(f"not valid JSON: {str(exc)[:120] or 'nested too deeply'}", path) from None
 
 
 def _int(cfg, key, default):
     v = cfg.get(key, default)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < 0:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)) or int(v) != v or v < 0:
         raise Effv2nbError(f"'{key}' must be a non-negative integer, got {v!r}", where=f"OpConfig.{key}")
+    if v > MAX_SIDE:
+        raise Effv2nbError(f"'{key}' = {str(v)[:12]}{'...' if len(str(v)) > 12 else ''} is over the {MAX_SIDE} pixel limit", where=f"OpConfig.{key}")
     return int(v)
 
 

@@ -6,8 +6,11 @@ One line per (image, rank), best first, k = 0..4::
 
 Reading does not split on ``:`` (paths and class names may hold colons): each line is matched
 by a regular expression anchored on the fixed words. Blank lines are skipped; a line that does
-not match is an error naming its line number. Lines of one image are consecutive, k counting
-from 0.
+not match is an error naming its line number (and, where it can tell, the field: a non-numeric
+id, a probability that is not a number). Lines of one image are consecutive, k counting from 0,
+and every image has the same number of lines (a shorter group — e.g. four lines where the
+others have five — is an error naming its first line). Whether an id is a valid class index
+depends on the labels, so ``effv2nb.evaluate`` checks that.
 """
 from __future__ import annotations
 
@@ -63,10 +66,12 @@ def parse_text(text: str, source="<text>") -> list:
             continue
         m = LINE_RE.match(line)
         if not m:
-            raise Effv2nbError(
-                "not a result line (expected '<path>: Relay top-<k> id: <index>, prob: <p>, class name: <name>')",
-                source, f"line {n}")
-        k = int(m["k"])
+            raise Effv2nbError(_diagnose(line), source, f"line {n}")
+        try:
+            k, index, prob = _number(int, m, "k", "rank top-"), _number(int, m, "id", "class id "), \
+                _number(float, m, "prob", "prob ")
+        except ValueError as exc:   # "prob: 1.2.3", or thousands of digits (Python's int-size guard)
+            raise Effv2nbError(str(exc), source, f"line {n}") from None
         path = m["path"]
         if current is not None and path == current.path and k == len(current.ids):
             pass
@@ -76,10 +81,51 @@ def parse_text(text: str, source="<text>") -> list:
         else:
             expected = len(current.ids) if current is not None and path == current.path else 0
             raise Effv2nbError(f"top-{k} out of order (expected top-{expected} for {path})", source, f"line {n}")
-        current.ids.append(int(m["id"]))
-        current.probs.append(float(m["prob"]))
+        current.ids.append(index)
+        current.probs.append(prob)
         current.names.append(m["name"])
+    _check_group_sizes(records, source)
     return records
+
+
+def _number(kind, m, group, what):
+    text = m[group]
+    try:
+        return kind(text)
+    except ValueError:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise ValueError(f"{what}'{shown}' is not a {'number' if kind is float else 'usable integer'}") from None
+
+
+_LOOSE_RE = re.compile(r"^(?P<path>.+?): Relay top-(?P<k>\S*) id: (?P<id>[^,]*), prob: (?P<prob>[^,]*), class name: ")
+
+
+def _diagnose(line: str) -> str:
+    """Why a line is not a result line, as precisely as the line allows."""
+    m = _LOOSE_RE.match(line)
+    if m:
+        if not m["k"].isdigit():
+            return f"rank 'top-{m['k'][:20]}' is not top-<number>"
+        if not m["id"].strip().isdigit():
+            return f"class id '{m['id'][:20]}' is not a non-negative integer"
+        return f"prob '{m['prob'][:20]}' is not a number"
+    return "not a result line (expected '<path>: Relay top-<k> id: <index>, prob: <p>, class name: <name>')"
+
+
+def _check_group_sizes(records, source) -> None:
+    """Every image has the same number of lines (top-0 .. top-(k-1)); a shorter group is an error.
+
+    A group cut short is what a truncated or hand-edited file looks like; scoring it would count
+    a top-5 miss that is really a missing line.
+    """
+    if len(records) < 2:
+        return
+    want = max(len(r.ids) for r in records)
+    for r in records:
+        if len(r.ids) != want:
+            raise Effv2nbError(
+                f"{r.path} has {len(r.ids)} result line(s) (top-0..top-{len(r.ids) - 1}), other images have "
+                f"{want} (truncated or edited file?)", source, f"line {r.line}")
 
 
 def read(path) -> list:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .atomic import write_text
 from .errors import Effv2nbError
+from .preprocess import MAX_SIDE
 
 OP_TYPES = ("FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR", "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR")
 CROP_OP, NOCROP_OP = OP_TYPES
@@ -74,6 +75,8 @@ def validate_vdsp(data, path=None):
             v = cfg[k]
             if not (isinstance(v, int) and not isinstance(v, bool)) or v < 0 or (v == 0 and k not in CROP_KEYS):
                 err(f"OpConfig.{k}", f"must be a {'non-negative' if k in CROP_KEYS else 'positive'} integer, got {v!r}")
+            elif v > MAX_SIDE:
+                err(f"OpConfig.{k}", f"{str(v)[:12]}{'...' if len(str(v)) > 12 else ''} is over the {MAX_SIDE} pixel limit")
     if "IimageFormat" in cfg and cfg["IimageFormat"] not in IMAGE_FORMATS:
         err("OpConfig.IimageFormat", f"{cfg['IimageFormat']!r} is not allowed; one of {', '.join(IMAGE_FORMATS)}")
     for key, allowed in (("NormaType", NORMA_TYPES), ("ColorCvtCode", COLOR_CVT_CODES), ("ResizeType", RESIZE_TYPES)):
@@ -121,10 +124,19 @@ def read_json(path):
         raise Effv2nbError("file not found", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise Effv2nbError(f"cannot read file: {exc}", path) from None
+    return parse_json(text, path)
+
+
+def parse_json(text: str, path=None):
+    """``json.loads`` whose every failure is an ``Effv2nbError`` naming the file (and line)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise Effv2nbError(f"not valid JSON: {exc.msg}", path, f"line {exc.lineno}") from None
+    except RecursionError:
+        raise Effv2nbError("not valid JSON: nested too deeply", path) from None
+    except ValueError as exc:   # e.g. an integer of thousands of digits (Python's int-size guard)
+        raise Effv2nbError(f"not valid JSON: {str(exc)[:120]}", path) from None
 
 
 def load_vdsp(path, with_warnings: bool = False):
