@@ -201,3 +201,20 @@ class ConfigEditor:
             self.status.value = f"saved {path}"
         except Effv2nbError as exc:
             self.status.value = f"not saved: {exc}"
+
+
+def open_editor(source, save_path=None):
+    """``(editor, widget)`` for ``source``; when the file cannot be loaded, ``(None, one-line message widget)``.
+
+    What a notebook cell should display: a broken config gives a red line naming the file and the
+    key or line, not a traceback.
+    """
+    import html
+
+    import ipywidgets as W
+
+    try:
+        editor = ConfigEditor(source, save_path=save_path)
+    except Effv2nbError as exc:
+        return None, W.HTML(f"<span style='color:#b00'>cannot open: {html.escape(str(exc))}</span>")
+    return editor, editor.widget

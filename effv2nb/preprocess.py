@@ -20,10 +20,8 @@ pretrained config); the two are *not* the same function (bicubic + crop_pct vs b
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -65,28 +63,16 @@ def _op_config(vdsp) -> dict:
 
 
 def load_vdsp(path) -> dict:
-    """Read a vdsp JSON: through ``effv2nb.vdsp.load_vdsp`` (validating) when present, else plainly."""
-    try:
-        from .vdsp import load_vdsp as _load  # issue-4 module, validates the file
-    except ImportError:
-        _load = None
-    if _load is not None:
-        return _load(path)
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read vdsp params: {exc}", path) from None
-    except json.JSONDecodeError as exc:
-        raise Effv2nbError(f"not valid JSON: {exc.msg}", path, f"line {exc.lineno}") from None
-    except (ValueError, RecursionError) as exc:
-        raise Effv2nbError(f"not valid JSON: {str(exc)[:120] or 'nested too deeply'}", path) from None
+    """Read and validate a vdsp JSON (``effv2nb.vdsp.load_vdsp``)."""
+    from .vdsp import load_vdsp as _load
+
+    return _load(path)
 
 
 def _int(cfg, key, default):
-    v = cfg.get(key, default)
-    if v is None:
-        return None
+    v = cfg.get(key)
+    if v is None:   # absent or null: the default
+        return default
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)) or int(v) != v or v < 0:
         raise Effv2nbError(f"'{key}' must be a non-negative integer, got {v!r}", where=f"OpConfig.{key}")
     if v > MAX_SIDE:
@@ -228,22 +214,7 @@ def timm_transform(model):
 
 
 def vdsp_for_model(model, size=None) -> dict:
-    """A vdsp dict for ``model`` (like the vendor's rw_* files: squash-resize, bilinear, float16 mean/std).
+    """A vdsp dict for ``model`` (like the vendor's rw_* files: squash-resize, bilinear, float16 mean/std)."""
+    from .vdsp import generate_vdsp
 
-    Uses ``effv2nb.vdsp.generate_vdsp`` when that module is present.
-    """
-    try:
-        from .vdsp import generate_vdsp
-    except ImportError:
-        generate_vdsp = None
-    if generate_vdsp is not None:
-        return generate_vdsp(model, size)
-    from .models import info
-
-    i = info(model)
-    s = int(size or i.input_size)
-    f16 = lambda v: [float(np.float16(x)) for x in v]  # noqa: E731
-    return {"OpType": "FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR", "OpConfig": {
-        "IimageFormat": "RGB_PLANAR", "OimageWidth": s, "OimageHeight": s, "CropX": 0, "CropY": 0,
-        "ResizeWidth": s, "ResizeHeight": s, "Mean": f16(i.mean), "Std": f16(i.std),
-        "NormaType": "DIV255_MINUSMEAN_DIVSTD", "ColorCvtCode": "NO_CHANGE", "ResizeType": "BILINEAR_CV"}}
+    return generate_vdsp(model, size)

@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from effv2nb import calibration, config, images, infer, models, preprocess, runtime, upload, vdsp
 from effv2nb.cli import main

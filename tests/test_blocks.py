@@ -13,13 +13,7 @@ from effv2nb.tiny import build_tiny
 MODELS = [("tiny", 64), ("efficientnetv2_rw_t", 288), ("efficientnetv2_rw_s", 384), ("efficientnetv2_rw_m", 416)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads can be 5-10x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name,size", MODELS)

@@ -1,5 +1,4 @@
 """compile: fp16 and int8 on the open stack, manifest, skip/force, atomicity, calibration (issue 4)."""
-import json
 import os
 import shutil
 import stat

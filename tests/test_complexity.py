@@ -3,19 +3,13 @@ import re
 
 import pytest
 import timm
-import torch
 
 from effv2nb import complexity
 from effv2nb.cli import main
 from effv2nb.tiny import build_tiny
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", list(complexity.SEED_TABLE))

@@ -1,5 +1,4 @@
 """The build YAML: typed model, validation, round-trip save, CLI check (issue 4)."""
-import os
 import shutil
 from pathlib import Path
 

@@ -90,3 +90,13 @@ def test_pure_functions():
     v["resize"] = "64"
     new, errors, _, text = check_form(cfg.to_dict(), v)
     assert new is None and errors[0].where == "dataset.process_ops[1].size" and text == ""
+
+
+def test_open_editor_shows_a_broken_file_as_one_line(tmp_path):
+    from effv2nb.config_editor import open_editor
+
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("backend: [unclosed\n")
+    editor, widget = open_editor(bad)
+    assert editor is None and "broken.yaml" in widget.value and "cannot open" in widget.value
+    assert "\n" not in widget.value

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from effv2nb import infer, models, preprocess, runtime
 from effv2nb.cli import main

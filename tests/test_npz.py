@@ -1,5 +1,4 @@
 """The npz path (FORMATS.md §4): image2npz -> vamp stand-in -> npz-decode -> eval-topk."""
-import json
 
 import numpy as np
 import pytest

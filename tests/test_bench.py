@@ -1,0 +1,56 @@
+"""bench: the vamp-like runner and the interleaved comparison work (speed itself is never asserted)."""
+import re
+
+import pytest
+
+from effv2nb import models
+from effv2nb.cli import main
+from effv2nb.export import export_onnx
+from effv2nb.settings import DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ws") / "tiny_fp32"
+    export_onnx(models.load("tiny"), d / "mod.onnx")
+    return str(d / "mod")
+
+
+def test_vamp_like_run(prefix, capsys):
+    assert main(["bench", "--model-prefix", prefix, "-i", "3", "-p", "2", "-b", "2", "-s", "3,64,64"]) == 0
+    out = capsys.readouterr().out
+    assert "instances 2, batch 2, iterations 3" in out
+    tput = float(re.search(r"throughput: ([\d.]+) images/s", out).group(1))
+    p50, p90, p99 = map(float, re.search(r"p50 ([\d.]+) p90 ([\d.]+) p99 ([\d.]+)", out).groups())
+    assert tput > 0 and 0 < p50 <= p90 <= p99
+
+
+def test_with_device_preprocessing(prefix, capsys):
+    vdsp = DATA_DIR / "configs" / "tiny-vdsp_params.json"
+    assert main(["bench", "--model-prefix", prefix, "--vdsp-params", str(vdsp), "-i", "2"]) == 0
+    assert "host vdsp preprocessing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["-s", "3x64"], "--shape"),
+    (["-b", "0"], "--batch"),
+])
+def test_bad_arguments_are_one_line(prefix, capsys, argv, needle):
+    assert main(["bench", "--model-prefix", prefix, *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_model(tmp_path, capsys):
+    assert main(["bench", "--model-prefix", str(tmp_path / "nope" / "mod")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_compare_quick_prints_the_three_ratios(capsys):
+    assert main(["bench", "--compare", "--model", "tiny", "--quick"]) == 0
+    out = capsys.readouterr().out
+    ratios = dict(re.findall(r"^ratio (\S+): ([\d.]+)$", out, flags=re.M))
+    assert set(ratios) == {"ort_fp32/torch_eager", "ort_int8/ort_fp32", "pipeline/model_only"}
+    assert all(float(v) > 0 for v in ratios.values())
+    for name in ("torch_eager", "ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best"):
+        assert re.search(rf"^{name}\s+1\s", out, flags=re.M) and re.search(rf"^{name}\s+8\s", out, flags=re.M)
