@@ -17,6 +17,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     p.add_argument("--mode", default="percentile", choices=("max", "percentile", "kl_divergence"))
     p.add_argument("--reduce-range", default=None, choices=("true", "false"))
     p.add_argument("--chunk", type=int, default=None, help="calibration images per chunk")
-    p.add_argument("--workdir", default="/tmp/effv2nb_bench")
+    p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "effv2nb_bench"))
     args = p.parse_args(argv)
 
     from effv2nb import config, models

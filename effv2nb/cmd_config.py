@@ -21,14 +21,9 @@ def add_arguments(p):
 def check_file(path):
     """``(kind, errors, warnings)`` for a build YAML or a vdsp JSON."""
     from . import config, vdsp
-    from .errors import Effv2nbError
+    from .textio import read_text
 
-    try:
-        text = open(path, encoding="utf-8").read()
-    except FileNotFoundError:
-        raise Effv2nbError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read file: {exc}", path) from None
+    text = read_text(path, "build config")
     data = config.parse_yaml(text, path)     # JSON is YAML: one parser tells them apart by content
     if vdsp.looks_like_vdsp(data):
         errors, warnings = vdsp.validate_vdsp(vdsp.read_json(path), path)

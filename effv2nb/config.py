@@ -471,14 +471,9 @@ def merge_into_raw(cfg: BuildConfig) -> dict:
 
 # ---------------------------------------------------------------- load / save
 def read_yaml(path):
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise Effv2nbError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read file: {exc}", path) from None
-    return parse_yaml(text, path)
+    from .textio import read_text
+
+    return parse_yaml(read_text(path, "build config"), Path(path))
 
 
 def parse_yaml(text: str, path=None):

@@ -54,11 +54,10 @@ def imagenet() -> Labels:
 
 def from_txt(path) -> Labels:
     """A label file: one class name per line, in index order (blank lines at the end ignored)."""
+    from .textio import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read label file: {exc}", path) from None
+    text = read_text(path, "label file")
     names = [line.strip() for line in text.splitlines()]
     while names and not names[-1]:
         names.pop()

@@ -74,11 +74,10 @@ def image2npz(dataset_path, target_path, text_path, progress: bool = True):
 
 
 def read_datalist(path) -> list:
+    from .textio import read_text
+
     path = Path(path)
-    try:
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read datalist: {exc}", path) from None
+    lines = [ln.strip() for ln in read_text(path, "datalist").splitlines()]
     entries = [ln for ln in lines if ln]
     if not entries:
         raise Effv2nbError("datalist is empty", path)

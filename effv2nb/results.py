@@ -130,9 +130,6 @@ def _check_group_sizes(records, source) -> None:
 
 def read(path) -> list:
     """Read and parse a result file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read result file: {exc}", path) from None
-    return parse_text(text, path)
+    from .textio import read_text
+
+    return parse_text(read_text(path, "result file"), Path(path))

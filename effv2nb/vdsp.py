@@ -117,14 +117,9 @@ def validate_vdsp(data, path=None):
 
 
 def read_json(path):
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise Effv2nbError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Effv2nbError(f"cannot read file: {exc}", path) from None
-    return parse_json(text, path)
+    from .textio import read_text
+
+    return parse_json(read_text(path, "vdsp params file"), Path(path))
 
 
 def parse_json(text: str, path=None):

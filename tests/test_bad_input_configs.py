@@ -44,7 +44,7 @@ FILES = {
     "syntax.yaml": (b"name: x\nfrontend:\n  shape: [1, 2\nbackend: {}\n", ("not valid YAML", "line")),
     "empty.yaml": (b"", ("empty file",)),
     "blank.yaml": (b"\n# only a comment\n", ("empty file",)),
-    "binary.yaml": (bytes(range(256)) * 4, ("cannot read file",)),
+    "binary.yaml": (bytes(range(256)) * 4, ("cannot read build config", "not UTF-8")),
     "list.yaml": (b"- name: x\n- frontend: {}\n", ("YAML mapping", "not a list")),
     "bad_date.yaml": (b"name: x\ncreated: 2001-13-14\n", ("not valid YAML",)),
     "python_tag.yaml": (b"name: !!python/object/apply:os.system ['touch pwned']\n", ("not valid YAML",)),

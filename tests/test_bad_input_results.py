@@ -74,7 +74,7 @@ def test_consistent_short_groups_are_fine():
 
 
 @pytest.mark.parametrize("data,needle", [
-    (b"\xff\xfe\x00binary\x00" * 10, "cannot read result file"),
+    (b"\xff\xfe\x00binary\x00" * 10, "cannot read result file: not UTF-8"),
     (b"", "holds no results"),
     (b"\n\n  \n", "holds no results"),
 ])
