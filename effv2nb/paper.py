@@ -211,38 +211,60 @@ def progressive_schedule(stage: int, total_stages: int, setting="S") -> dict:
                 mixup=lerp(setting.mixup), dropout=lerp(setting.dropout))
 
 
+def _stage(epoch: int, epochs: int, total_stages: int) -> int:
+    return min(total_stages - 1, epoch * total_stages // epochs)
+
+
 def epoch_size_schedule(epochs: int, total_stages: int, setting) -> callable:
     """``epoch -> image size``: ``epochs`` split into ``total_stages`` equal stages (for ``train_tiny``)."""
     def size(epoch: int) -> int:
-        stage = min(total_stages - 1, epoch * total_stages // epochs)
-        return progressive_schedule(stage, total_stages, setting)["image_size"]
+        return progressive_schedule(_stage(epoch, epochs, total_stages), total_stages, setting)["image_size"]
     return size
 
 
-# tiny trains and is evaluated at 64 px; progressive: 32 -> 64 px in 4 stages (regularisation fixed).
-TINY_PROGRESSIVE = ProgressiveSetting(size=(32, 64), randaug=(0, 0), mixup=(0.0, 0.0), dropout=(0.1, 0.1))
+def epoch_reg_schedule(epochs: int, total_stages: int, setting) -> callable:
+    """``epoch -> {"dropout", "augment"}`` for ``train_tiny``: the regularisation half of Algorithm 1.
+
+    The digits have no RandAugment; the setting's ``randaug`` range is used as the strength of
+    ``train.augment`` (1.0 = the fixed recipe's shifts, scales and rotations).
+    """
+    def reg(epoch: int) -> dict:
+        p = progressive_schedule(_stage(epoch, epochs, total_stages), total_stages, setting)
+        return {"dropout": p["dropout"], "augment": p["randaug"]}
+    return reg
+
+
+# tiny trains and is evaluated at 64 px. Progressive: 32 -> 64 px in 4 stages, with regularisation
+# growing alongside (dropout 0 -> 0.1, augmentation strength 0.5 -> 1), so the last stage is exactly
+# the fixed recipe (64 px, dropout 0.1, strength 1).
+TINY_PROGRESSIVE = ProgressiveSetting(size=(32, 64), randaug=(0.5, 1.0), mixup=(0.0, 0.0), dropout=(0.0, 0.1))
 
 
 def progressive_experiment(epochs: int | None = None, seeds=None, total_stages: int = 4,
                            setting: ProgressiveSetting = TINY_PROGRESSIVE, progress: bool = False,
                            n_threads: int = 1) -> list:
-    """Train ``tiny`` on the digits with a fixed 64 px size and with a progressive size schedule,
-    same epochs (hence the same number of steps) and seeds. Rows: schedule, seed, seconds, val_top1, sizes.
+    """Train ``tiny`` on the digits with a fixed 64 px size and with a progressive schedule (size and
+    regularisation together, Algorithm 1), same epochs (hence the same number of steps) and seeds. Rows: schedule, seed, seconds, val_top1, sizes.
     With fewer epochs than ``total_stages``, there is one stage per epoch."""
     from .train import train_tiny
 
     epochs = sized(8, 2) if epochs is None else epochs
     seeds = sized((0, 1, 2), (0,)) if seeds is None else tuple(seeds)
     total_stages = max(1, min(total_stages, epochs))      # at least one epoch per stage
-    schedules = {"fixed 64 px": None, "progressive": epoch_size_schedule(epochs, total_stages, setting)}
+    schedules = {"fixed 64 px": (None, None),
+                 "progressive": (epoch_size_schedule(epochs, total_stages, setting),
+                                 epoch_reg_schedule(epochs, total_stages, setting))}
     rows = []
     with threads(n_threads):
         for seed in seeds:
-            for name, fn in schedules.items():
-                _, hist = train_tiny(epochs=epochs, seed=seed, size_schedule=fn, progress=progress)
+            for name, (size_fn, reg_fn) in schedules.items():
+                _, hist = train_tiny(epochs=epochs, seed=seed, size_schedule=size_fn, reg_schedule=reg_fn,
+                                     progress=progress)
                 res = hist[-1]
                 rows.append(dict(schedule=name, seed=seed, seconds=res["seconds"], val_top1=res["val_top1"],
-                                 sizes=[h["size"] for h in hist[:-1]]))
+                                 sizes=[h["size"] for h in hist[:-1]],
+                                 dropout=[h["dropout"] for h in hist[:-1]],
+                                 augment=[h["augment"] for h in hist[:-1]]))
     torch.use_deterministic_algorithms(False)   # train_tiny turns it on globally
     return rows
 

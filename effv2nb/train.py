@@ -32,12 +32,15 @@ def to_tensor(images8x8: np.ndarray, size: int = TINY_SIZE) -> torch.Tensor:
     return (x - mean) / std
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, size_scale=None) -> torch.Tensor:
-    """Random shift (up to 12 %), scale (0.85-1.15) and small rotation; white paper fills the border."""
+def augment(x: torch.Tensor, gen: torch.Generator, size_scale=None, strength: float = 1.0) -> torch.Tensor:
+    """Random shift (up to 12 %), scale (0.85-1.15) and rotation (up to 10 degrees), each scaled by
+    ``strength`` (the magnitude knob of progressive learning); white paper fills the border."""
     n = x.shape[0]
-    ang = (torch.rand(n, generator=gen) - 0.5) * math.radians(20)
+    ang = (torch.rand(n, generator=gen) - 0.5) * math.radians(20) * strength
     scale = 0.85 + 0.3 * torch.rand(n, generator=gen)
-    shift = (torch.rand(n, 2, generator=gen) - 0.5) * 0.24
+    if strength != 1.0:
+        scale = 1.0 + (scale - 1.0) * strength
+    shift = (torch.rand(n, 2, generator=gen) - 0.5) * 0.24 * strength
     cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     size = x.shape[-2:] if size_scale is None else (size_scale, size_scale)
@@ -58,11 +61,13 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int = 200) -> tuple
 
 def train_tiny(epochs=DEFAULTS["epochs"], batch=DEFAULTS["batch"], lr=DEFAULTS["lr"],
                weight_decay=DEFAULTS["weight_decay"], seed=DEFAULTS["seed"], size_schedule=None,
-               progress=True):
+               reg_schedule=None, progress=True):
     """Train from scratch; returns ``(model, history)``.
 
     ``size_schedule``: optional function ``epoch -> image size`` (progressive learning);
     by default every epoch trains at the native size.
+    ``reg_schedule``: optional function ``epoch -> {"dropout": p, "augment": strength}`` (the
+    regularisation half of progressive learning); by default dropout 0.1 and strength 1.
     """
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -80,17 +85,21 @@ def train_tiny(epochs=DEFAULTS["epochs"], batch=DEFAULTS["batch"], lr=DEFAULTS["
         model.train()
         perm = torch.randperm(len(xtr), generator=gen)
         size = size_schedule(epoch) if size_schedule else None
+        reg = reg_schedule(epoch) if reg_schedule else {}
+        model.drop_rate = float(reg.get("dropout", model.drop_rate))
+        strength = float(reg.get("augment", 1.0))
         total = 0.0
         for i in range(0, len(xtr), batch):
             idx = perm[i:i + batch]
-            xb = augment(xtr[idx], gen, size)
+            xb = augment(xtr[idx], gen, size, strength)
             loss = F.cross_entropy(model(xb), ytr[idx], label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        history.append({"epoch": epoch, "loss": total / len(xtr), "size": size or TINY_SIZE})
+        history.append({"epoch": epoch, "loss": total / len(xtr), "size": size or TINY_SIZE,
+                        "dropout": model.drop_rate, "augment": strength})
     top1, top5 = evaluate(model, xva, yva)
     history.append({"val_top1": top1, "val_top5": top5, "seconds": time.perf_counter() - t0})
     model.eval()

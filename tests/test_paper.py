@@ -63,3 +63,11 @@ def test_median_time_and_threads():
     with paper.threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_progressive_regularisation_schedule_ends_at_the_fixed_recipe():
+    reg = paper.epoch_reg_schedule(8, 4, paper.TINY_PROGRESSIVE)
+    size = paper.epoch_size_schedule(8, 4, paper.TINY_PROGRESSIVE)
+    assert [size(e) for e in (0, 7)] == [32, 64]
+    assert reg(0) == pytest.approx({"dropout": 0.0, "augment": 0.5})
+    assert reg(7) == pytest.approx({"dropout": 0.1, "augment": 1.0})
