@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import shipped_config
+
 from effv2nb import atomic, calibration, cli, compile as compile_mod, config, config_editor, npz, results, runtime
 from effv2nb.compile import MOD_JSON, MOD_ONNX, compile_config
 from effv2nb.settings import DATA_DIR, DIGITS_DIR
@@ -47,18 +49,7 @@ def _no_temp(folder: Path):
 
 
 def _config(tmp_path, name, **changes):
-    cfg, _ = config.load_build_config(CONFIGS / name)
-    raw = config.rebase_paths(cfg.to_dict(), CONFIGS, tmp_path)
-    raw["workspace"]["path"] = str(tmp_path / "ws")
-    for dotted, v in changes.items():
-        d = raw
-        *keys, last = dotted.split(".")
-        for k in keys:
-            d = d[k]
-        d[last] = v
-    p = tmp_path / name
-    p.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return p
+    return shipped_config(tmp_path, name, **{"workspace.path": str(tmp_path / "ws"), **changes})
 
 
 # ---------------------------------------------------------------- compile

@@ -6,7 +6,8 @@ import stat
 import numpy as np
 import onnx
 import pytest
-import yaml
+
+from helpers import shipped_config
 
 from effv2nb import calibration, cli, config
 from effv2nb.compile import (MOD_JSON, _chunk_for, compile_config, convert_fp16, quantize_int8,
@@ -19,19 +20,7 @@ CONFIGS = DATA_DIR / "configs"
 TINY_ONNX = DATA_DIR / "tiny_64.onnx"
 
 
-def _cfg(tmp_path, name="tiny_int8.yaml", **changes):
-    """A copy of a shipped config in tmp_path (absolute paths), with changes at dotted keys."""
-    cfg, _ = config.load_build_config(CONFIGS / name)
-    raw = config.rebase_paths(cfg.to_dict(), CONFIGS, tmp_path)
-    for dotted, value in changes.items():
-        d = raw
-        keys = dotted.split(".")
-        for k in keys[:-1]:
-            d = d.setdefault(k, {})
-        d[keys[-1]] = value
-    p = tmp_path / name
-    p.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return p
+_cfg = shipped_config
 
 
 @pytest.fixture(scope="module")
