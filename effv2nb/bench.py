@@ -173,6 +173,16 @@ def _calibration_images(name: str, n: int, calib_dir=None) -> list:
     return out
 
 
+def calibration_arrays(model, size: int, n: int, calib_dir=None) -> list:
+    """``n`` calibration inputs (1, 3, size, size) with the model's device preprocessing (vdsp),
+    from ``_calibration_images`` (a folder, the digits for tiny, or stand-in photos)."""
+    from . import preprocess
+    from .models import info
+
+    vdsp = preprocess.vdsp_for_model(model, size)
+    return [preprocess.apply(vdsp, im)[None] for im in _calibration_images(info(model).name, n, calib_dir)]
+
+
 def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None, eval_dir=None,
                    quick: bool = False) -> dict:
     """fp32 / fp16 / int8-stock / int8-best ONNX files of ``model`` under ``workdir``.
@@ -193,7 +203,7 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
     fp32 = export_onnx(model, workdir / f"{i.name}_{size}.onnx", size=size)
     files = {"ort_fp32": fp32, "ort_fp16": comp.convert_fp16(fp32, workdir / "fp16.onnx")}
     vdsp = preprocess.vdsp_for_model(model, size)
-    calib = [preprocess.apply(vdsp, im)[None] for im in _calibration_images(i.name, calib_n, calib_dir)]
+    calib = calibration_arrays(model, size, calib_n, calib_dir)
     files["ort_int8_stock"] = qa.stock_recipe(num_calib=min(50, len(calib))).quantize(
         fp32, workdir / "int8_stock.onnx", calib)
     from .settings import DIGITS_DIR

@@ -262,18 +262,15 @@ def _validate_process_ops(rep, ops, where):
                 near = difflib.get_close_matches(str(k), list(PROCESS_OPS[t]), n=1, cutoff=0.6)
                 hint = f" (did you mean '{near[0]}'?)" if near else ""
                 rep.warn(f"{w}.{k}", f"unknown {t} parameter, kept but not used{hint}")
-        if t == "Resize":
-            if "size" not in op:
-                rep.error(f"{w}.size", "missing; [height, width] of positive integers")
+        size_key = {"Resize": "size", "CenterCrop": "crop_size"}.get(t)
+        if size_key:
+            if size_key not in op:
+                rep.error(f"{w}.{size_key}", "missing; [height, width] of positive integers")
             else:
-                _pair(rep, op["size"], f"{w}.size", "size")
+                _pair(rep, op[size_key], f"{w}.{size_key}", size_key)
+        if t == "Resize":
             if "interpolation" in op and op["interpolation"] not in INTERPOLATIONS:
                 rep.error(f"{w}.interpolation", f"'{op['interpolation']}' is not allowed; {_allowed(INTERPOLATIONS)}")
-        elif t == "CenterCrop":
-            if "crop_size" not in op:
-                rep.error(f"{w}.crop_size", "missing; [height, width] of positive integers")
-            else:
-                _pair(rep, op["crop_size"], f"{w}.crop_size", "crop_size")
         elif t == "CvtColor":
             if op.get("code") not in CVT_CODES:
                 rep.error(f"{w}.code", f"{op.get('code')!r} is not allowed; {_allowed(CVT_CODES)}")

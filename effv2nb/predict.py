@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 import torch
 from PIL import Image
 
@@ -15,20 +17,13 @@ class Prediction:
     prob: float
 
 
-def eval_transform(model):
-    """timm's own evaluation transform for this model's weights (resize, crop, normalise)."""
-    from timm.data import create_transform
-
-    i = info(model)
-    return create_transform(
-        input_size=(3, i.input_size, i.input_size), interpolation=i.interpolation,
-        mean=i.mean, std=i.std, crop_pct=i.crop_pct, crop_mode="center")
-
-
 def _transform_for(model):
+    """timm's own evaluation transform for the loaded weights (PIL -> tensor), cached on the model."""
     t = getattr(model, "_effv2nb_transform", None)
     if t is None:
-        t = model._effv2nb_transform = eval_transform(model)
+        from .preprocess import timm_transform
+
+        t = model._effv2nb_transform = timm_transform(model).transform
     return t
 
 
@@ -49,16 +44,13 @@ def classify_folder(model, root, batch: int = 50, progress: bool = True):
 
     from .datasets import folder_samples
     from .images import read_image
+    from .metrics import topk_rates
 
     samples = folder_samples(root, info(model).labels())
     t = _transform_for(model)
-    hit1 = hit5 = 0
+    logits = []
     for i in tqdm(range(0, len(samples), batch), desc="classify", disable=not progress):
-        chunk = samples[i:i + batch]
-        x = torch.stack([t(read_image(s.path)) for s in chunk])
-        top5 = model(x).topk(5, dim=1).indices
-        y = torch.tensor([s.label for s in chunk])
-        hit1 += int((top5[:, 0] == y).sum())
-        hit5 += int((top5 == y[:, None]).any(1).sum())
-    n = len(samples)
-    return 100.0 * hit1 / n, 100.0 * hit5 / n, n
+        x = torch.stack([t(read_image(s.path)) for s in samples[i:i + batch]])
+        logits.append(model(x).numpy())
+    top1, top5 = topk_rates(np.concatenate(logits), [s.label for s in samples])
+    return top1, top5, len(samples)

@@ -198,10 +198,14 @@ def apply_batch(vdsp, images, model_size=None) -> np.ndarray:
 
 
 def timm_transform(model):
-    """timm's evaluation transform for ``model``'s pretrained config: PIL RGB -> CHW float32 numpy."""
+    """timm's evaluation transform for ``model``'s pretrained config: PIL RGB -> CHW float32 numpy.
+
+    At the config's test size, as timm's own ``validate.py`` evaluates (rw_t: 288 px, bicubic,
+    crop_pct 1.0). ``run.transform`` is the torchvision transform itself (PIL -> tensor).
+    """
     import timm.data
 
-    cfg = timm.data.resolve_model_data_config(model)
+    cfg = timm.data.resolve_data_config(model=model, use_test_size=True)
     tf = timm.data.create_transform(**cfg, is_training=False)
 
     def run(image) -> np.ndarray:

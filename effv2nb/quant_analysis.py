@@ -28,36 +28,11 @@ import numpy as np
 
 from . import preprocess
 from .errors import Effv2nbError
+from .metrics import agreement, sqnr_db, topk_rates  # noqa: F401  (part of this module's API)
 
 KINDS = ("stem", "se", "silu", "depthwise", "conv", "add", "head", "other")
 KIND_COLORS = {"stem": "tab:purple", "se": "tab:red", "silu": "tab:orange", "depthwise": "tab:green",
                "conv": "tab:blue", "add": "tab:gray", "head": "tab:brown", "other": "tab:olive"}
-
-
-# ------------------------------------------------------------------------------------------ metrics
-def sqnr_db(ref, test) -> float:
-    """Signal-to-quantization-noise ratio of ``test`` against ``ref`` in dB (inf when identical)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    noise = float(np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2))
-    signal = float(np.sum(ref ** 2))
-    if noise == 0:
-        return float("inf")
-    if signal == 0:
-        return float("-inf")
-    return 10.0 * np.log10(signal / noise)
-
-
-def agreement(ref, test) -> float:
-    """Top-1 agreement in percent."""
-    return 100.0 * float(np.mean(np.argmax(ref, axis=1) == np.argmax(test, axis=1)))
-
-
-def topk_rates(scores, targets, k: int = 5):
-    """(top-1 %, top-k %) of ``scores`` (N, C) against class indices ``targets`` (N,)."""
-    scores, targets = np.asarray(scores), np.asarray(targets)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return (100.0 * float(np.mean(order[:, 0] == targets)),
-            100.0 * float(np.mean((order == targets[:, None]).any(axis=1))))
 
 
 # ------------------------------------------------------------------------------------------ data

@@ -52,11 +52,10 @@ def augment(x: torch.Tensor, gen: torch.Generator, size_scale=None, strength: fl
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int = 200) -> tuple:
     model.eval()
+    from .metrics import topk_rates
+
     logits = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
-    top5 = logits.topk(5, dim=1).indices
-    top1 = (top5[:, 0] == y).float().mean().item() * 100
-    top5r = (top5 == y[:, None]).any(1).float().mean().item() * 100
-    return top1, top5r
+    return topk_rates(logits.numpy(), y.numpy())
 
 
 def train_tiny(epochs=DEFAULTS["epochs"], batch=DEFAULTS["batch"], lr=DEFAULTS["lr"],

@@ -9,6 +9,7 @@ import copy
 import json
 import os
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -175,14 +176,6 @@ def test_fuzz_build_yaml_mutations(text):
     check(build_parser, text)
 
 
-@settings(max_examples=N["bytes"], **FUZZ)
-@given(st.binary(max_size=300))
-def test_fuzz_build_yaml_bytes(data):
-    text = _decode(data)
-    if text is not None:
-        check(build_parser, text)
-
-
 def test_build_yaml_corpus(tmp_path):
     """Known-nasty inputs, through the file reader too."""
     corpus = [b"", b"\x00", b"\xff\xfe", b"[" * 10000, b"{" * 10000, b"a: 2001-13-14", b"a: &a [*a]",
@@ -212,14 +205,6 @@ def test_fuzz_vdsp_random_text(text):
 def test_fuzz_vdsp_mutations(text):
     check(vdsp_parser, text)
     check(vdsp_resolve_unvalidated, text)
-
-
-@settings(max_examples=N["bytes"], **FUZZ)
-@given(st.binary(max_size=300))
-def test_fuzz_vdsp_bytes(data):
-    text = _decode(data)
-    if text is not None:
-        check(vdsp_parser, text)
 
 
 def test_vdsp_corpus(tmp_path):
@@ -274,14 +259,6 @@ def test_fuzz_results_mutations(text):
     check(result_parser, text)
 
 
-@settings(max_examples=N["bytes"], **FUZZ)
-@given(st.binary(max_size=300))
-def test_fuzz_results_bytes(data):
-    text = _decode(data)
-    if text is not None:
-        check(result_parser, text)
-
-
 def test_result_file_corpus(tmp_path):
     corpus = [b"", b"\xff\xfe\x00", RESULT_TEXT.encode().replace(b"\n", b"\r\n"), RESULT_TEXT.encode()[:-40],
               b"a: Relay top-0 id: 1, prob: 1e400, class name: x", b"a: Relay top-0 id: 1, prob: nan, class name: x"]
@@ -292,3 +269,13 @@ def test_result_file_corpus(tmp_path):
             evaluate.evaluate_records(results.read(p), DIGITS, p)
         except Effv2nbError as exc:
             _one_line(exc)
+
+
+@pytest.mark.parametrize("parser", [build_parser, vdsp_parser, result_parser],
+                         ids=["build_yaml", "vdsp", "results"])
+@settings(max_examples=N["bytes"], **FUZZ)
+@given(st.binary(max_size=300))
+def test_fuzz_bytes(parser, data):
+    text = _decode(data)
+    if text is not None:
+        check(parser, text)

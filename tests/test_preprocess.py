@@ -118,3 +118,14 @@ def test_timm_transform_for_tiny_is_close_to_vdsp_on_native_size():
     a, b = tf(img), preprocess.apply(preprocess.vdsp_for_model(model), img)
     assert a.shape == b.shape == (3, 64, 64)
     assert np.abs(a - b).max() < 0.01   # same size: only the float16-rounded mean/std differ
+
+
+def test_timm_transform_uses_the_test_size_like_timms_validate():
+    """rw_t's weights are evaluated at 288 px (test_input_size), not the 224 px training size."""
+    import timm
+    from PIL import Image
+
+    model = timm.create_model("efficientnetv2_rw_t")
+    tf = preprocess.timm_transform(model)
+    assert tf.config["input_size"] == (3, 288, 288) and tf.config["interpolation"] == "bicubic"
+    assert tf(Image.new("RGB", (500, 375))).shape == (3, 288, 288)
