@@ -153,12 +153,19 @@ def graph_io(onnx_path) -> dict:
             "opset": max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)}
 
 
-def ort_session(onnx_path, threads: int | None = None):
-    """A CPU ONNX Runtime session (quiet logging)."""
+def ort_session(onnx_path, threads: int | None = None, optimize: bool = True):
+    """A CPU ONNX Runtime session (quiet logging).
+
+    ``optimize=False`` turns every graph optimization off: an int8 QDQ model then runs each
+    QuantizeLinear / DequantizeLinear as written (the exact arithmetic, ``effv2nb.int8_paths``)
+    instead of ONNX Runtime's fused int8 kernels.
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if threads:
         so.intra_op_num_threads = int(threads)
     try:

@@ -60,7 +60,9 @@ class OrtRunner(Runner):
 
     name = "ort"
 
-    def __init__(self, onnx_path, providers=None, threads: int | None = None):
+    def __init__(self, onnx_path, providers=None, threads: int | None = None, optimize: bool = True):
+        """``optimize=False``: no graph optimization, so an int8 QDQ model runs its QuantizeLinear /
+        DequantizeLinear pairs as written (the exact path of ``effv2nb.int8_paths``)."""
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
@@ -71,6 +73,8 @@ class OrtRunner(Runner):
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
         so = ort.SessionOptions()
         so.log_severity_level = 3
+        if not optimize:
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if threads:
             so.intra_op_num_threads = int(threads)
         try:
