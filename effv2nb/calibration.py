@@ -1,7 +1,7 @@
 """Calibration data for int8 compile: the build YAML's ``dataset`` section, run on the host.
 
-``calibration_files(cfg)``: files under ``dataset.path`` with ``dataset.sampler.suffix``, the first
-``get_data_num`` in sorted order. ``build_pipeline(process_ops)``: the YAML ``process_ops`` as a
+``calibration_files(cfg)``: ``get_data_num`` files under ``dataset.path`` with ``dataset.sampler.suffix``,
+the first in sorted order (the vendor's sampler) or spread over it (``dataset.sampler.pick: spread``). ``build_pipeline(process_ops)``: the YAML ``process_ops`` as a
 function path -> float32 CHW array. ``calibration_batches(cfg)`` yields float32 NCHW batches;
 ``CalibrationReader`` serves the same images lazily to ONNX Runtime's calibrators (it supports
 ``set_range`` so that ``compile.quantize_int8`` can calibrate chunk by chunk).
@@ -122,14 +122,17 @@ def data_num(cfg) -> int:
 
 
 def calibration_files(cfg, limit=None) -> list:
-    """The calibration images: sorted files with the sampler's suffix, the first ``get_data_num``."""
+    """The calibration images: ``get_data_num`` of the sorted files with the sampler's suffix, picked
+    as ``dataset.sampler.pick`` says (``first``, the vendor's default, or ``spread``: ``effv2nb.folds``)."""
+    from .folds import VENDOR_PICK, pick
+
     folder = cfg.dataset_path
     if folder is None:
         raise Effv2nbError("no calibration folder given", cfg.source, "dataset.path")
     if not folder.is_dir():
         raise Effv2nbError(f"calibration folder not found: {folder}", cfg.source, "dataset.path")
     n = data_num(cfg) if limit is None else int(limit)
-    files = list_images(folder, suffix=cfg.dataset.sampler.suffix, limit=n)
+    files = pick(list_images(folder, suffix=cfg.dataset.sampler.suffix), n, cfg.dataset.sampler.pick or VENDOR_PICK)
     if not files:
         suffix = cfg.dataset.sampler.suffix
         raise Effv2nbError(f"no images{f' with suffix {suffix}' if suffix else ''} under {folder}",

@@ -33,16 +33,12 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_path, write_text
 from .errors import Effv2nbError
+from .int8_guard import AUTO, DEFAULT_REDUCE_RANGE
 
 CALIBRATE_METHODS = {"max": "MinMax", "percentile": "Percentile", "kl_divergence": "Entropy"}
-# AVX2 without VNNI: u8 activations x s8 weights go through vpmaddubsw, whose int16 pair sums can
-# saturate; 7-bit weights (reduce_range) are the usual remedy. Measured here (ORT 1.32, see the
-# issue-4 note in the README): the fused u8s8 kernels match the float fake-quant result of the same
-# QDQ model (no saturation seen), and reduce_range only costs accuracy (tiny, trained: rel. L2 vs
-# fp32 0.034 -> 0.038; one-conv probe 0.011 -> 0.015). s8 activations are ~5x slower (not fused on
-# this CPU). So: u8 activations, s8 weights, full range — all three overridable under
-# backend.quantize (reduce_range / activation_type / weight_type).
-DEFAULT_REDUCE_RANGE = False
+# u8 activations, s8 weights (fused on x86), reduce_range "auto": 8-bit weights unless this CPU's fused
+# kernels saturate with them (effv2nb.int8_guard measures it at compile time and records it in mod.json).
+# All three are overridable under backend.quantize (reduce_range / activation_type / weight_type).
 DEFAULT_ACTIVATION_TYPE = "uint8"
 DEFAULT_WEIGHT_TYPE = "int8"
 DEFAULT_CHUNK = 8
@@ -122,7 +118,7 @@ def _input_name(onnx_path) -> str:
 
 
 def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", per_channel=True,
-                  reduce_range=DEFAULT_REDUCE_RANGE, nodes_to_exclude=(), op_types_to_quantize=None,
+                  reduce_range: bool = False, nodes_to_exclude=(), op_types_to_quantize=None,
                   extra_options=None, activation_type=None, weight_type=None,
                   chunk_size: int = DEFAULT_CHUNK) -> Path:
     """Static int8 quantization (QDQ) of ``onnx_in`` into ``onnx_out`` (written atomically).
@@ -132,10 +128,13 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     NCHW arrays. Readers with ``__len__`` and ``set_range`` are calibrated ``chunk_size`` items at
     a time (histograms / ranges merged between chunks), so peak memory is that of one chunk.
     ``activation_type`` / ``weight_type``: ``"uint8"`` / ``"int8"`` (defaults u8 / s8).
+    ``reduce_range``: True for 7-bit weights (``"auto"`` is decided by ``compile_config``, not here).
     """
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     onnx_in, onnx_out = Path(onnx_in), Path(onnx_out)
+    if not isinstance(reduce_range, (bool, np.bool_)):
+        raise Effv2nbError(f"reduce_range must be true or false here, not {reduce_range!r}")
     method = calibrate_method(calibrate_mode)
     reader = calibration_reader
     if not hasattr(reader, "get_next"):
@@ -291,7 +290,7 @@ def quant_settings(cfg) -> dict:
         "calibrate_mode": q.calibrate_mode or "max",
         "calibrate_method": CALIBRATE_METHODS.get(q.calibrate_mode or "max"),
         "per_channel": bool(q.quantize_per_channel) if q.quantize_per_channel is not None else False,
-        "reduce_range": DEFAULT_REDUCE_RANGE if q.reduce_range is None else bool(q.reduce_range),
+        "reduce_range": DEFAULT_REDUCE_RANGE if q.reduce_range in (None, AUTO) else bool(q.reduce_range),
         "activation_type": q.activation_type or DEFAULT_ACTIVATION_TYPE,
         "weight_type": q.weight_type or DEFAULT_WEIGHT_TYPE,
         "nodes_to_exclude": [str(n) for n in (q.nodes_to_exclude or [])],
@@ -348,6 +347,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
         "config": compiled, "checkpoint_sha256": sha256_file(ckpt), "dtype": dtype, "quantize": qs,
         "calibration": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
         "effv2nb": __version__,
+        "cpu": _cpu_kind() if dtype == "int8" else None,   # reduce_range auto depends on the host kernels
     }
     fingerprint = hashlib.sha256(json.dumps(fingerprint_src, sort_keys=True, default=str).encode()).hexdigest()
     if not force and mod_onnx.is_file() and mod_json.is_file():
@@ -364,24 +364,19 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
 
     t0 = time.perf_counter()
     log(f"compiling {config_path} -> {mod_onnx} ({dtype}, open stack: ONNX Runtime {ort.__version__})")
-    check = {}
-    with atomic_path(mod_onnx) as tmp:
+    check, int8_check = {}, None
+    with atomic_path(mod_onnx) as tmp, tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as work:
         if dtype == "fp16":
             convert_fp16(ckpt, tmp)
             probe = [_fixed_input(_session(ckpt), batch=1, seed=s)[cfg.input_name] for s in range(4)]
         else:
-            from .calibration import CalibrationReader
-
-            reader = CalibrationReader(files, cfg.dataset.process_ops, cfg.input_name, progress=progress)
-            log(f"calibrating on {len(files)} images from {cfg.dataset_path} "
-                f"({qs['calibrate_mode']} -> {qs['calibrate_method']}, per-channel {qs['per_channel']}, "
-                f"reduce_range {qs['reduce_range']}, chunks of {_chunk_for(len(files), qs['chunk_size'])})")
-            quantize_int8(ckpt, tmp, reader, calibrate_mode=qs["calibrate_mode"], per_channel=qs["per_channel"],
-                          reduce_range=qs["reduce_range"], nodes_to_exclude=qs["nodes_to_exclude"],
-                          activation_type=qs["activation_type"], weight_type=qs["weight_type"],
-                          chunk_size=qs["chunk_size"])
-            probe = [reader.fn(f) for f in files[:8]]
+            probe, int8_check = _compile_int8(cfg, config_path, ckpt, files, qs, Path(work), tmp, log, progress)
         check = compare(ckpt, tmp, probe)
+        if int8_check:
+            chosen = next(c for c in int8_check["decision"]["candidates"]
+                          if c["reduce_range"] == int8_check["decision"]["chosen"])
+            check.update({k: chosen[k] for k in ("exact_sqnr_db", "host_sqnr_db", "exact_agreement",
+                                                 "host_agreement", "host_loss_db")})
         if cfg.extra_op == "softmax":
             add_softmax(tmp)
         _smoke_run(tmp)
@@ -398,9 +393,10 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
             "checkpoint_sha256": fingerprint_src["checkpoint_sha256"],
             "input": {"name": cfg.input_name, "shape": cfg.input_shape},
             "extra_ops": cfg.extra_op,
-            "quantize": qs,
+            "quantize": dict(qs, reduce_range_used=int8_check["decision"]["chosen"]) if int8_check else qs,
             "calibration_files": [str(f) for f in files],
             "check_vs_fp32": check,
+            "int8_check": int8_check,
             "onnxruntime": ort.__version__,
             "effv2nb": __version__,
             "wall_time_s": round(wall, 3),
@@ -410,7 +406,51 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     write_text(mod_json, json.dumps(manifest, indent=2) + "\n")
     log(f"wrote {mod_onnx} and {mod_json.name} in {wall:.1f} s; vs fp32 on {check['n']} inputs: "
         f"rel L2 {check['rel_l2']:.2e}, top-1 agreement {check['top1_agreement'] * 100:.1f} %")
+    if int8_check:
+        log(f"int8 logit SQNR vs fp32: exact {check['exact_sqnr_db']:.2f} dB (the accelerator's arithmetic), "
+            f"host {check['host_sqnr_db']:.2f} dB (this CPU's kernels); {int8_check['cpu']['line']}")
     return mod_onnx
+
+
+CHECK_IMAGES = 16      # calibration images the int8 guard measures exact against host on (8 when quick)
+
+
+def _compile_int8(cfg, config_path, ckpt, files, qs, work: Path, out, log, progress):
+    """Quantize into ``out``, deciding ``reduce_range`` with the int8 guard; returns (probe, record)."""
+    from . import cpu, int8_guard
+    from .calibration import CalibrationReader
+    from .folds import spread
+    from .int8_paths import run
+    from .settings import sized
+
+    fn = CalibrationReader(files, cfg.dataset.process_ops, cfg.input_name).fn
+    probe = np.stack([fn(f) for f in spread(files, sized(CHECK_IMAGES, CHECK_IMAGES // 2))])
+    ref = run(ckpt, probe)
+    log(f"calibrating on {len(files)} images from {cfg.dataset_path} "
+        f"({qs['calibrate_mode']} -> {qs['calibrate_method']}, per-channel {qs['per_channel']}, "
+        f"reduce_range {str(qs['reduce_range']).lower()}, chunks of {_chunk_for(len(files), qs['chunk_size'])})")
+    made = {}
+
+    def measure(reduce_range: bool) -> dict:
+        reader = CalibrationReader(files, cfg.dataset.process_ops, cfg.input_name, progress=progress)
+        made[reduce_range] = quantize_int8(
+            ckpt, work / f"reduce_range_{str(reduce_range).lower()}.onnx", reader,
+            calibrate_mode=qs["calibrate_mode"], per_channel=qs["per_channel"], reduce_range=reduce_range,
+            nodes_to_exclude=qs["nodes_to_exclude"], activation_type=qs["activation_type"],
+            weight_type=qs["weight_type"], chunk_size=qs["chunk_size"])
+        return int8_guard.check(ref, made[reduce_range], probe)
+
+    decision = int8_guard.decide(qs["reduce_range"], measure, log, where=str(config_path))
+    shutil.move(str(made[decision["chosen"]]), str(out))
+    facts = cpu.facts()
+    return list(probe), {"cpu": dict(facts, kind=cpu.kind(facts), line=cpu.describe(facts)),
+                         "probe_images": [str(f) for f in spread(files, len(probe))], "decision": decision}
+
+
+def _cpu_kind():
+    from .cpu import kind
+
+    return kind()
 
 
 def _source_model(ckpt):

@@ -13,8 +13,11 @@ Validation only *warns* about paths that do not exist (the vendor's files carry 
 placeholders); ``compile`` makes them errors.
 
 Suite extras under ``backend.quantize`` (the vendor tool ignores keys it does not know):
-``reduce_range`` (bool), ``nodes_to_exclude`` (list of node names), ``activation_type`` and
-``weight_type`` (``int8`` / ``uint8``), ``calib_chunk_size`` (images per calibration chunk).
+``reduce_range`` (true, false or auto: see ``effv2nb.int8_guard``), ``nodes_to_exclude`` (list of node names), ``activation_type`` and
+``weight_type`` (``int8`` / ``uint8``), ``calib_chunk_size`` (images per calibration chunk); and under
+``dataset.sampler``, ``pick``: ``first`` (the vendor's sampler, the default: the first ``get_data_num``
+files in sorted order) or ``spread`` (evenly spaced over the sorted list, so every class is seen; the
+suite's shipped configs use it).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import yaml
 
 from .atomic import write_text
 from .errors import Effv2nbError
+from .folds import PICKS
 
 # ---------------------------------------------------------------- allowed values (FORMATS.md §1)
 FRONTEND_TYPES = ("onnx", "pytorch", "keras")
@@ -66,7 +70,7 @@ KNOWN_KEYS = {
         },
     },
     "graph": {"extra_ops": {"type": None}},
-    "dataset": {"type": None, "path": None, "sampler": {"suffix": None, "get_data_num": None},
+    "dataset": {"type": None, "path": None, "sampler": {"suffix": None, "get_data_num": None, "pick": None},
                 "process_ops": None},
     "workspace": {"path": None, "env_recheck": None},
 }
@@ -89,7 +93,7 @@ class Quantize:
     calibrate_chunk_by: object = None
     overflow_adaptive: object = None
     weight_scale: object = None
-    reduce_range: bool | None = None          # suite extra
+    reduce_range: bool | str | None = None    # suite extra: true, false or "auto"
     nodes_to_exclude: list | None = None      # suite extra
     activation_type: str | None = None        # suite extra
     weight_type: str | None = None            # suite extra
@@ -108,6 +112,7 @@ class Backend:
 class Sampler:
     suffix: str | None = None
     get_data_num: int | None = None
+    pick: str | None = None          # suite extra: "first" (the vendor's, default) or "spread"
 
 
 @dataclass
@@ -347,9 +352,10 @@ def validate_build(raw, path=None, check_paths: bool = False):
         q = _section(rep, be, "quantize", "backend.quantize", required=False)
         if q:
             _choice(rep, q, "calibrate_mode", "backend.quantize.calibrate_mode", CALIBRATE_MODES, required=False)
-            for k in ("quantize_per_channel", "reduce_range"):
-                if k in q and not isinstance(q[k], bool):
-                    rep.error(f"backend.quantize.{k}", f"must be true or false, got {q[k]!r}")
+            if "quantize_per_channel" in q and not isinstance(q["quantize_per_channel"], bool):
+                rep.error("backend.quantize.quantize_per_channel", f"must be true or false, got {q['quantize_per_channel']!r}")
+            if "reduce_range" in q and not (isinstance(q["reduce_range"], bool) or q["reduce_range"] == "auto"):
+                rep.error("backend.quantize.reduce_range", f"must be true, false or auto, got {q['reduce_range']!r}")
             for k in ("skip_matmul_layers", "nodes_to_exclude"):
                 if k in q and q[k] is not None and not (isinstance(q[k], list) and all(isinstance(x, (str, int)) for x in q[k])):
                     rep.error(f"backend.quantize.{k}", f"must be a list of names, got {q[k]!r}")
@@ -384,6 +390,7 @@ def validate_build(raw, path=None, check_paths: bool = False):
                 rep.error("dataset.sampler.suffix", f"must be a file suffix like JPEG or png, got {sm['suffix']!r}")
             if "get_data_num" in sm and not (_is_int(sm["get_data_num"]) and sm["get_data_num"] > 0):
                 rep.error("dataset.sampler.get_data_num", f"must be a positive integer, got {sm['get_data_num']!r}")
+            _choice(rep, sm, "pick", "dataset.sampler.pick", PICKS, required=False)
         if "process_ops" in ds or dtype == "int8":
             _validate_process_ops(rep, ds.get("process_ops"), "dataset.process_ops")
 
@@ -411,7 +418,8 @@ def _from_raw(raw: dict, source) -> BuildConfig:
                         quantize=Quantize(**{k: copy.deepcopy(q.get(k)) for k in Quantize.__dataclass_fields__})),
         extra_op=((raw.get("graph") or {}).get("extra_ops") or {}).get("type"),
         dataset=Dataset(type=ds.get("type"), path=ds.get("path"),
-                        sampler=Sampler(suffix=sm.get("suffix"), get_data_num=sm.get("get_data_num")),
+                        sampler=Sampler(suffix=sm.get("suffix"), get_data_num=sm.get("get_data_num"),
+                                        pick=sm.get("pick")),
                         process_ops=copy.deepcopy(ds.get("process_ops") or [])),
         workspace=(raw.get("workspace") or {}).get("path", "./deploy_weights/"),
         raw=raw, source=Path(source) if source is not None else None)
@@ -457,10 +465,12 @@ def merge_into_raw(cfg: BuildConfig) -> dict:
         ds = _sub(out, "dataset")
         _put(ds, "type", d.type)
         _put(ds, "path", d.path)
-        if d.sampler.suffix is not None or d.sampler.get_data_num is not None or "sampler" in ds:
+        if (d.sampler.suffix is not None or d.sampler.get_data_num is not None or d.sampler.pick is not None
+                or "sampler" in ds):
             sm = _sub(ds, "sampler")
             _put(sm, "suffix", d.sampler.suffix)
             _put(sm, "get_data_num", d.sampler.get_data_num)
+            _put(sm, "pick", d.sampler.pick)
         _put(ds, "process_ops", copy.deepcopy(d.process_ops) if d.process_ops else ds.get("process_ops"))
     _put(_sub(out, "workspace"), "path", cfg.workspace)
     return out
@@ -586,7 +596,7 @@ def new_build_config(model: str, dtype: str = "int8", size: int | None = None, c
         raw["graph"] = {"extra_ops": {"type": "softmax"}}
     raw["dataset"] = {
         "type": "tvm", "path": dataset_path or "/path/to/calibration/images",
-        "sampler": {"suffix": suffix, "get_data_num": int(data_num)},
+        "sampler": {"suffix": suffix, "get_data_num": int(data_num), "pick": "spread"},
         "process_ops": [
             {"type": "DecodeImage"},
             {"type": "Resize", "size": [s, s]},

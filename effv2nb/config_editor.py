@@ -4,7 +4,8 @@ The logic is plain functions (``form_values_from_config``, ``apply_form``, ``che
 widgets only call, so a test — or a notebook cell that sets widget values in code and calls
 ``editor.save_button.click()`` — exercises exactly what a click does, without a browser.
 
-Form fields: backend type, dtype, calibrate mode, per-channel, reduce_range (suite extra),
+Form fields: backend type, dtype, calibrate mode, per-channel, reduce_range (suite extra: auto, true
+or false — 7-bit weights; auto lets compile measure this CPU),
 dataset path, number of calibration images, input size, Resize and CenterCrop sizes, mean/std.
 Fields the form does not show (and unknown keys) are kept as loaded.
 """
@@ -50,9 +51,23 @@ def form_values_from_config(cfg: C.BuildConfig) -> dict:
 
 
 def _default_reduce_range():
-    from .compile import DEFAULT_REDUCE_RANGE
+    from .int8_guard import DEFAULT_REDUCE_RANGE
 
     return DEFAULT_REDUCE_RANGE
+
+
+REDUCE_RANGE_OPTIONS = ("auto", "true", "false")     # the form's dropdown; YAML: auto / true / false
+
+
+def _reduce_range_option(value) -> str:
+    return value if value == "auto" else str(bool(value)).lower()
+
+
+def _reduce_range_value(option):
+    """The YAML value of a dropdown option (``"auto"``, True or False); booleans pass through."""
+    if isinstance(option, bool) or option == "auto":
+        return option
+    return {"true": True, "false": False}.get(str(option).lower(), option)
 
 
 def _parse_numbers(text, where, n, kind=float, path=None):
@@ -80,8 +95,9 @@ def apply_form(raw: dict, values: dict, path=None) -> dict:
         q = C._sub(be, "quantize")
         q["calibrate_mode"] = values["calibrate_mode"]
         q["quantize_per_channel"] = bool(values["per_channel"])
-        if "reduce_range" in q or values["reduce_range"] != _default_reduce_range():
-            q["reduce_range"] = bool(values["reduce_range"])
+        rr = _reduce_range_value(values["reduce_range"])
+        if "reduce_range" in q or rr != _default_reduce_range():
+            q["reduce_range"] = rr
     ds = C._sub(out, "dataset")
     ds["path"] = str(values["dataset_path"]).strip()
     C._sub(ds, "sampler")["get_data_num"] = int(values["data_num"])
@@ -143,7 +159,8 @@ class ConfigEditor:
             "dtype": W.Dropdown(options=C.BACKEND_DTYPES, value=v["dtype"], description="backend.dtype", style=st, layout=lay),
             "calibrate_mode": W.Dropdown(options=C.CALIBRATE_MODES, value=v["calibrate_mode"], description="calibrate_mode", style=st, layout=lay),
             "per_channel": W.Checkbox(value=v["per_channel"], description="quantize_per_channel", indent=False),
-            "reduce_range": W.Checkbox(value=bool(v["reduce_range"]), description="reduce_range (7-bit weights)", indent=False),
+            "reduce_range": W.Dropdown(options=REDUCE_RANGE_OPTIONS, value=_reduce_range_option(v["reduce_range"]),
+                                       description="reduce_range", style=st, layout=lay),
             "dataset_path": W.Text(value=v["dataset_path"], description="dataset.path", style=st, layout=W.Layout(width="640px")),
             "data_num": W.BoundedIntText(value=v["data_num"], min=1, max=100000, description="get_data_num", style=st, layout=lay),
             "input_size": W.BoundedIntText(value=v["input_size"], min=16, max=2048, description="input size", style=st, layout=lay),

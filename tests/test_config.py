@@ -112,7 +112,7 @@ BROKEN = [
     (["graph", "extra_ops", "type"], "sigmoid", "graph.extra_ops.type", "softmax"),
     (["workspace"], "oops", "workspace", "mapping"),
     (["name"], "", "name", "non-empty"),
-    (["backend", "quantize", "reduce_range"], 1, "backend.quantize.reduce_range", "true or false"),
+    (["backend", "quantize", "reduce_range"], 1, "backend.quantize.reduce_range", "true, false or auto"),
     (["backend", "quantize", "activation_type"], "int4", "backend.quantize.activation_type", "uint8"),
 ]
 
