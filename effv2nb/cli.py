@@ -24,6 +24,7 @@ COMMANDS = {
     "eval-topk": ("effv2nb.evaluate", "top-1/top-5 of a result file, matched by class index"),
     "image2npz": ("effv2nb.npz", "images to uint8 CHW npz files + datalist for vamp (step 5)"),
     "npz-decode": ("effv2nb.npz", "vamp output npz files + datalist to a result file (step 5)"),
+    "int8-report": ("effv2nb.cmd_int8_report", "stock, NNCF and the suite's int8 recipes side by side on a test fold"),
     "bench": ("effv2nb.bench", "measure speed like the vendor's vamp, or compare precisions and runtimes (--compare)"),
 }
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import preprocess
+from . import int8_paths, preprocess
 from .errors import Effv2nbError
+from .int8_recipes import Recipe, fast_recipe, grid_recipes, stock_recipe  # noqa: F401  (this module's API)
 from .metrics import agreement, sqnr_db, topk_rates  # noqa: F401  (part of this module's API)
 
 KINDS = ("stem", "se", "silu", "depthwise", "conv", "add", "head", "other")
@@ -84,11 +85,19 @@ def load_eval_set(folder, vdsp, labels, size=None, limit=None, skip_unknown=Fals
     from .datasets import folder_samples
     from .images import read_image
 
+    from .folds import spread
+
     samples = folder_samples(folder, labels, allow_unknown=skip_unknown)
     samples = [s for s in samples if s.label is not None]
-    if limit:
-        idx = np.linspace(0, len(samples) - 1, num=min(int(limit), len(samples))).round().astype(int)
-        samples = [samples[i] for i in sorted(set(idx))]
+    return eval_set_from_samples(spread(samples, limit or None), vdsp, size, in_memory)
+
+
+def eval_set_from_samples(samples, vdsp, size=None, in_memory=None) -> EvalSet:
+    """An ``EvalSet`` of ``effv2nb.datasets.Sample`` items (one fold of ``effv2nb.folds``)."""
+    from .images import read_image
+
+    if not samples:
+        raise Effv2nbError("no images to evaluate on")
     op = preprocess.resolve(vdsp, size)
     if in_memory is None:
         in_memory = len(samples) * 3 * op.out_h * op.out_w * 4 <= MAX_IN_MEMORY_BYTES
@@ -103,16 +112,21 @@ def calibration_arrays(folder, vdsp, size=None, n: int = 50) -> list:
     from .datasets import list_images
     from .images import read_image
 
-    files = list_images(folder, limit=int(n))
+    from .folds import spread
+
+    # the vendor takes the first N sorted files; with class folders that is class 0 only. Spread
+    # the pick over the sorted list instead, so that every class is seen (effv2nb.folds).
+    files = spread(list_images(folder), int(n))
     if not files:
         raise Effv2nbError("no calibration images", folder)
+    return arrays_from_files(files, vdsp, size)
+
+
+def arrays_from_files(files, vdsp, size=None) -> list:
+    """Each file through the vdsp op (the device's preprocessing), as (1, 3, H, W) float32 arrays."""
+    from .images import read_image
+
     op = preprocess.resolve(vdsp, size)
-    # the vendor takes the first N sorted files; with class folders that is class 0 only. Spread
-    # the pick over the sorted list instead, so that every class is seen (documented choice).
-    everything = list_images(folder)
-    if len(everything) > len(files):
-        idx = np.linspace(0, len(everything) - 1, num=len(files)).round().astype(int)
-        files = [everything[i] for i in idx]
     return [preprocess.apply(op, read_image(p))[None] for p in files]
 
 
@@ -134,73 +148,35 @@ def images_per_s(onnx_path, x, batch: int = 64, repeats: int = 5) -> float:
     return time_model(OrtRunner(onnx_path, providers=["CPUExecutionProvider"]), x, repeats=repeats)
 
 
+def is_qdq(onnx_path) -> bool:
+    """True for a model with QuantizeLinear nodes (one whose exact and host results can differ)."""
+    import onnx
+
+    m = onnx.load(str(onnx_path), load_external_data=False)
+    return any(n.op_type == "QuantizeLinear" for n in m.graph.node)
+
+
 def evaluate_onnx(onnx_path, evalset: EvalSet, ref_logits=None, speed: bool = True, name: str = "") -> dict:
-    """top-1, top-5, agreement and logit SQNR vs ``ref_logits``, model size (MB), images/s."""
-    out = ort_run(onnx_path, evalset)
-    t1, t5 = topk_rates(out, evalset.y)
-    row = {"model": name or Path(onnx_path).stem, "top1": t1, "top5": t5,
-           "agree_fp32": agreement(ref_logits, out) if ref_logits is not None else 100.0,
-           "sqnr_db": sqnr_db(ref_logits, out) if ref_logits is not None else float("inf"),
-           "size_mb": Path(onnx_path).stat().st_size / 1e6,
-           "images_per_s": images_per_s(onnx_path, evalset) if speed else float("nan"),
-           "path": str(onnx_path)}
-    row["logits"] = out
+    """Accuracy on the exact path, the host's too, size (MB) and images/s (host) of one model.
+
+    ``top1``, ``top5``, ``agree_fp32``, ``sqnr_db`` (vs ``ref_logits``) come from the exact QDQ
+    arithmetic — the accelerator's view, the same on every CPU; ``host_top1``, ``host_agree``,
+    ``host_sqnr_db`` from this CPU's fused kernels (``effv2nb.int8_paths``). A float model has one
+    result, reported on both.
+    """
+    host = ort_run(onnx_path, evalset)
+    exact = int8_paths.run(onnx_path, evalset, int8_paths.EXACT) if is_qdq(onnx_path) else host
+    row = {"model": name or Path(onnx_path).stem}
+    for prefix, out in (("", exact), ("host_", host)):
+        t1, t5 = topk_rates(out, evalset.y)
+        row.update({f"{prefix}top1": t1, f"{prefix}top5": t5,
+                    f"{prefix}agree{'_fp32' if not prefix else ''}":
+                        agreement(ref_logits, out) if ref_logits is not None else 100.0,
+                    f"{prefix}sqnr_db": sqnr_db(ref_logits, out) if ref_logits is not None else float("inf")})
+    row.update({"size_mb": Path(onnx_path).stat().st_size / 1e6,
+                "images_per_s": images_per_s(onnx_path, evalset) if speed else float("nan"),
+                "path": str(onnx_path), "logits": exact, "host_logits": host})
     return row
-
-
-# ------------------------------------------------------------------------------------------ recipes
-@dataclass
-class Recipe:
-    """One int8 recipe: the arguments of ``compile.quantize_int8`` plus the calibration count."""
-
-    name: str
-    calibrate_mode: str = "max"
-    per_channel: bool = True
-    reduce_range: bool = False
-    num_calib: int = 50
-    nodes_to_exclude: tuple = ()
-    op_types_to_quantize: tuple | None = None
-    activation_symmetric: bool = False
-    percentile: float | None = None
-    note: str = ""
-
-    def extra_options(self) -> dict:
-        opts = {"ActivationSymmetric": bool(self.activation_symmetric)}
-        if self.percentile is not None:
-            opts["CalibPercentile"] = float(self.percentile)
-        return opts
-
-    def quantize(self, fp32_onnx, out_onnx, calib) -> Path:
-        from .compile import quantize_int8
-
-        return quantize_int8(fp32_onnx, out_onnx, list(calib)[: self.num_calib],
-                             calibrate_mode=self.calibrate_mode, per_channel=self.per_channel,
-                             reduce_range=self.reduce_range, nodes_to_exclude=tuple(self.nodes_to_exclude),
-                             op_types_to_quantize=self.op_types_to_quantize, extra_options=self.extra_options())
-
-    def replace(self, **kw) -> "Recipe":
-        return dataclasses.replace(self, **kw)
-
-    def build_yaml_quantize(self) -> dict:
-        """The ``backend.quantize`` section of a build YAML for this recipe (as compile reads it)."""
-        q = {"calibrate_mode": self.calibrate_mode, "quantize_per_channel": bool(self.per_channel),
-             "reduce_range": bool(self.reduce_range)}
-        if self.nodes_to_exclude:
-            q["nodes_to_exclude"] = list(self.nodes_to_exclude)
-        return q
-
-
-def stock_recipe(num_calib: int = 50) -> Recipe:
-    """The stock recipe: every op ORT can quantize, MinMax ranges, per-tensor weights."""
-    return Recipe("stock (all ops, max, per-tensor)", "max", per_channel=False, reduce_range=False,
-                  num_calib=num_calib)
-
-
-def grid_recipes(num_calib: int = 50, reduce_range: bool = False) -> list:
-    """int8 for each calibrate mode x per-channel on/off (the rows of the accuracy table)."""
-    return [Recipe(f"int8 {mode}, {'per-channel' if pc else 'per-tensor'}", mode, per_channel=pc,
-                   reduce_range=reduce_range, num_calib=num_calib)
-            for mode in ("max", "percentile", "kl_divergence") for pc in (False, True)]
 
 
 # ------------------------------------------------------------------------------------------ graph
@@ -399,7 +375,8 @@ class SearchResult:
 
 def sensitivity(fp32_onnx, base: Recipe, calib, x, ref_logits, workdir, group_map=None, progress=True,
                 num_calib=None) -> list:
-    """For each node group: logit SQNR / agreement when *only* that group is quantized (rest float).
+    """For each node group: logit SQNR / agreement when *only* that group is quantized (rest float),
+    on the exact path (what quantization itself costs, whatever this CPU's kernels do).
 
     Lowest SQNR first: the groups that cost most. Nodes ``base`` already keeps in float stay in
     float; groups left with nothing to quantize are skipped. ``num_calib`` overrides the base's
@@ -424,7 +401,7 @@ def sensitivity(fp32_onnx, base: Recipe, calib, x, ref_logits, workdir, group_ma
         keep = set(nodes)
         recipe = base.replace(nodes_to_exclude=tuple(n for n in all_nodes if n not in keep))
         path = recipe.quantize(fp32_onnx, workdir / f"sens_{i:02d}.onnx", calib)
-        logits = ort_run(path, x)
+        logits = int8_paths.run(path, x, int8_paths.EXACT)
         out.append({"group": g, "nodes": len(nodes), "sqnr_db": sqnr_db(ref_logits, logits),
                     "agree_fp32": agreement(ref_logits, logits)})
     return sorted(out, key=lambda r: r["sqnr_db"])
@@ -433,8 +410,10 @@ def sensitivity(fp32_onnx, base: Recipe, calib, x, ref_logits, workdir, group_ma
 def greedy_fallback(fp32_onnx, base: Recipe, calib, evalset: EvalSet, ref_logits, workdir,
                     target_sqnr: float = 30.0, target_agree: float = 99.5, max_steps: int = 6,
                     sens=None, group_map=None, progress=True) -> SearchResult:
-    """Keep the most sensitive groups in float, one at a time, until both targets hold.
+    """Keep the most sensitive groups in float, one at a time, until the targets hold.
 
+    A step passes when the exact SQNR reaches ``target_sqnr``, this CPU's host SQNR reaches it less
+    ``int8_paths.HOST_LOSS_LIMIT_DB``, and the exact top-1 agreement reaches ``target_agree``.
     Starts from ``base`` as is (step 0); ``sens`` (from ``sensitivity``) gives the order.
     Bounded by ``max_steps`` quantizations after the first.
     """
@@ -450,10 +429,12 @@ def greedy_fallback(fp32_onnx, base: Recipe, calib, evalset: EvalSet, ref_logits
         recipe = base.replace(nodes_to_exclude=tuple(dict.fromkeys(excluded)),
                               name=f"{base.name} + float: {', '.join(kept) or 'none'}")
         path = recipe.quantize(fp32_onnx, workdir / f"greedy_{step:02d}.onnx", calib)
-        logits = ort_run(path, evalset)
-        s, a = sqnr_db(ref_logits, logits), agreement(ref_logits, logits)
-        steps.append({"step": step, "kept_float": list(kept), "sqnr_db": s, "agree_fp32": a, "path": str(path)})
-        return recipe, path, s >= target_sqnr and a >= target_agree
+        sc = int8_paths.score(ref_logits, path, evalset)
+        s, h, a = sc["exact_sqnr_db"], sc["host_sqnr_db"], sc["exact_agreement"]
+        steps.append({"step": step, "kept_float": list(kept), "sqnr_db": s, "host_sqnr_db": h, "agree_fp32": a,
+                      "path": str(path)})
+        return recipe, path, (s >= target_sqnr and h >= target_sqnr - int8_paths.HOST_LOSS_LIMIT_DB
+                              and a >= target_agree)
 
     recipe, path, ok = attempt(0)
     order = [g for g in order if g in gm and not set(gm[g]) <= set(excluded)]
@@ -483,6 +464,7 @@ def accuracy_table(fp32_onnx, evalset: EvalSet, calib, workdir, recipes, fp16: b
         p16 = convert_fp16(fp32_onnx, workdir / "fp16.onnx")
         rows.append(evaluate_onnx(p16, evalset, ref, name="fp16"))
         rows[-1].pop("logits", None)
+        rows[-1].pop("host_logits", None)
     items = list(recipes)
     if progress:
         from tqdm.auto import tqdm
@@ -495,17 +477,20 @@ def accuracy_table(fp32_onnx, evalset: EvalSet, calib, workdir, recipes, fp16: b
         row["quantize_s"] = time.perf_counter() - t
         row["recipe"] = r
         row.pop("logits", None)   # only fp32's are kept (50,000 x 1000 floats per row on ImageNet)
+        row.pop("host_logits", None)
         rows.append(row)
     return rows
 
 
 COLUMNS = (("model", "{:<56}"), ("top1", "{:>7.2f}"), ("top5", "{:>7.2f}"), ("agree_fp32", "{:>8.2f}"),
-           ("sqnr_db", "{:>8.2f}"), ("size_mb", "{:>8.3f}"), ("images_per_s", "{:>9.0f}"))
-HEADERS = ("model", "top-1", "top-5", "agree%", "SQNR dB", "size MB", "images/s")
+           ("sqnr_db", "{:>8.2f}"), ("host_sqnr_db", "{:>8.2f}"), ("size_mb", "{:>8.3f}"),
+           ("images_per_s", "{:>9.0f}"))
+HEADERS = ("model", "top-1", "top-5", "agree%", "exact dB", "host dB", "size MB", "images/s")
 
 
 def format_table(rows) -> str:
-    """A plain-text table of ``accuracy_table`` rows."""
+    """A plain-text table of ``accuracy_table`` rows: accuracy on the exact path, SQNR on both
+    (exact: the accelerator's arithmetic; host: this CPU's int8 kernels), speed on the host."""
     head = " ".join(f"{h:<56}" if i == 0 else f"{h:>{len(f.format(0) if i else '')}}"
                     for i, (h, (_, f)) in enumerate(zip(HEADERS, COLUMNS)))
     lines = [head, "-" * len(head)]
@@ -595,18 +580,6 @@ def fallback_config(base_yaml, out_yaml, recipe: Recipe, checkpoint=None, worksp
 
 
 # ------------------------------------------------------------------------------------------ speed-aware
-def fast_recipe(num_calib: int = 300, nodes_to_exclude=()) -> Recipe:
-    """All ops int8, MinMax, per-channel weights, no reduce_range: the fastest layout on ORT's CPU kernels.
-
-    Float is re-introduced only block by block (``speed_aware_search``): a whole block kept in float
-    costs one Quantize/Dequantize pair at each end, whereas "all SiLU in float" or "all SE in float"
-    puts a pair around every activation and cuts the int8 speed-up by more than half on rw_t.
-    """
-    return Recipe("fast: all int8, max, per-channel" + (" + float blocks" if nodes_to_exclude else ""),
-                  "max", per_channel=True, reduce_range=False, num_calib=num_calib,
-                  nodes_to_exclude=tuple(nodes_to_exclude))
-
-
 def block_groups(fp32_onnx) -> dict:
     """Node groups that are whole blocks (stem, blocks.i.j, head): no network-wide SE/SiLU groups."""
     return {g: nodes for g, nodes in groups(node_table(fp32_onnx)).items() if not g.startswith("all ")}

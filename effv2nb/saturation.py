@@ -183,7 +183,7 @@ def im2col_nhwc(x_u8, kernel, strides, pads, dilations, pad_value) -> tuple:
     ow = (w + pads[1] + pads[3] - dw * (kw - 1) - 1) // sw + 1
     taps = [xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
             for i in range(kh) for j in range(kw)]
-    cols = np.stack(taps, axis=1).transpose(0, 3, 4, 2, 1)              # (N, OH, OW, taps, C)
+    cols = np.stack(taps, axis=1).transpose(0, 3, 4, 1, 2)              # (N, OH, OW, taps, C)
     return np.ascontiguousarray(cols).reshape(n * oh * ow, kh * kw * c), (n, oh, ow)
 
 
@@ -191,16 +191,16 @@ def conv_saturation(onnx_path, node, x=None, x_u8=None) -> ConvSaturation:
     """Conv ``node`` (a name or a ``ConvSpec``) of a QDQ int8 model (path or ModelProto), exact and with
     AVX2's saturating pair sums, on inputs ``x`` (N, 3, H, W; the conv's u8 input is taken from the
     exact path) or on that u8 input ``x_u8`` (N, Cin, H, W) itself, e.g. the host path's."""
-    s = node if isinstance(node, ConvSpec) else conv_spec(_load(onnx_path), node)
+    model = None if onnx_path is None else _load(onnx_path)
+    s = node if isinstance(node, ConvSpec) else conv_spec(model, node)
     if x_u8 is None:
-        x_u8 = run_tensors(_load(onnx_path), x, [s.x_name])[s.x_name]
+        x_u8 = run_tensors(model, x, [s.x_name])[s.x_name]
     cout, cin, kh, kw = s.w.shape
     a, (n, oh, ow) = im2col_nhwc(np.asarray(x_u8), (kh, kw), s.strides, s.pads, s.dilations, s.x_zp)
-    wk = np.ascontiguousarray(s.w.transpose(1, 2, 3, 0)).reshape(kh * kw * cin, cout)
+    wk = np.ascontiguousarray(s.w.transpose(2, 3, 1, 0)).reshape(kh * kw * cin, cout)
     ps = pair_sums(a, wk)
-    # the zero points are applied to the raw int32 sums: sum (a - za)(w - zw)
     wsum, asum = wk.astype(np.int64).sum(axis=0), a.astype(np.int64).sum(axis=1, keepdims=True)
-    corr = -s.x_zp * wsum - asum * s.w_zp + wk.shape[0] * s.x_zp * s.w_zp
+    corr = -s.x_zp * wsum - asum * s.w_zp + wk.shape[0] * s.x_zp * s.w_zp    # raw sums -> sum (a - za)(w - zw)
 
     def real(acc):
         y = (acc.astype(np.int64) + corr) * (s.x_scale * s.w_scale) + s.bias
@@ -216,13 +216,13 @@ def rank_convs(onnx_path, x, nodes=None) -> list:
     saturated pairs first, then lowest SQNR. Rows: node, kernel, cin, cout, saturated_fraction,
     n_saturated, sqnr_db (saturated vs exact), max_abs_pair."""
     g = _index(onnx_path)
-    model = g["model"]
-    specs = [conv_spec(model, n, g) for n in (nodes or eligible_convs(model, g))]
-    xs = run_tensors(model, x, list(dict.fromkeys(s.x_name for s in specs)))
-    rows = [(s, conv_saturation(None, s, x_u8=xs[s.x_name])) for s in specs]
-    rows = [{"node": s.node, "kernel": s.w.shape[2:], "cin": s.w.shape[1], "cout": s.w.shape[0],
-             "saturated_fraction": r.saturated_fraction, "n_saturated": r.n_saturated, "sqnr_db": r.sqnr_db,
-             "max_abs_pair": r.max_abs_pair} for s, r in rows]
+    specs = [conv_spec(None, n, g) for n in (nodes or eligible_convs(g["model"], g))]
+    xs, rows = run_tensors(g["model"], x, list(dict.fromkeys(s.x_name for s in specs))), []
+    for s in specs:             # one conv's outputs in memory at a time
+        r = conv_saturation(None, s, x_u8=xs[s.x_name])
+        rows.append({"node": s.node, "kernel": s.w.shape[2:], "cin": s.w.shape[1], "cout": s.w.shape[0],
+                     "saturated_fraction": r.saturated_fraction, "n_saturated": r.n_saturated,
+                     "sqnr_db": r.sqnr_db, "max_abs_pair": r.max_abs_pair})
     return sorted(rows, key=lambda r: (-r["saturated_fraction"], r["sqnr_db"]))
 
 
@@ -236,9 +236,9 @@ def plot_pair_sums(r8: ConvSaturation, r7: ConvSaturation | None = None, ax=None
     centers = (HIST_EDGES[:-1] + HIST_EDGES[1:]) / 2
     for r, bits, color in ((r8, 8, "tab:red"), (r7, 7, "tab:blue")):
         if r is not None:
-            ax.step(centers, np.maximum(r.hist, 0.5), where="mid", color=color,
-                    label=f"{bits}-bit weights (|w| <= {r.max_abs_weight}): {100 * r.saturated_fraction:.3f}% "
-                          f"of pairs saturate, conv SQNR {r.sqnr_db:.1f} dB")
+            out = "= exact" if np.isinf(r.sqnr_db) else f"{r.sqnr_db:.1f} dB SQNR vs exact"
+            ax.step(centers, np.maximum(r.hist, 0.5), where="mid", color=color, label=f"{bits}-bit weights (|w| <= "
+                    f"{r.max_abs_weight}): {100 * r.saturated_fraction:.3f}% of pairs saturate, conv output {out}")
     for v in (-INT16_MAX, INT16_MAX):
         ax.axvline(v, color="k", ls="--", lw=1)
     ax.axvspan(HIST_EDGES[0], INT16_MIN, color="0.9")
@@ -246,5 +246,5 @@ def plot_pair_sums(r8: ConvSaturation, r7: ConvSaturation | None = None, ax=None
     ax.set(yscale="log", ylim=(0.5, None), xlim=(HIST_EDGES[0], HIST_EDGES[-1]), ylabel="pairs",
            xlabel="sum of a pair of raw u8 x s8 products (adjacent along K)",
            title=title or f"pair sums of {r8.node}")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower center")
     return ax
