@@ -1,18 +1,18 @@
 """NNCF's post-training int8 quantization of an ONNX model, as a peer to the suite's own recipes.
 
 Serves notebook 05's side-by-side table and ``python -m effv2nb int8-report``: the same fp32 ONNX and
-calibration images, quantized by NNCF (``nncf.quantize`` on an ``onnx.ModelProto``) instead of ONNX
-Runtime's ``quantize_static`` (``compile.quantize_int8``); the result is an ordinary QDQ model, scored
-like every other int8 model (``int8_paths.score``: exact and host).
+calibration images, quantized by NNCF (``nncf.quantize`` on an ``onnx.ModelProto``) instead of ORT's
+``quantize_static`` (``compile.quantize_int8``); the result is a plain QDQ model, scored like every
+other int8 model (``int8_paths.score``: exact and host).
 
 NNCF's defaults on a CNN in ONNX (NNCF 3.4, read from the models it writes): preset ``performance``
-(``mixed`` only for ``model_type="transformer"``), i.e. symmetric everything: weights int8 per output
-channel, -127..127, stored as int8 initializers; activations per tensor, zero point 0, int8 (uint8
-where the calibrated minimum is >= 0), range = the mean over images of each image's min / max. Fast
-bias correction on; the squeeze-excitation convolutions stay float (NNCF's ignored patterns). Overflow
-fix ``first_layer`` (the ONNX backend applies it too): the first convolution's weights get half the
-range (-64..64, 7 bits), against u8 x s8 kernels that add products in saturating 16-bit pairs (x86
-without VNNI); ``overflow_fix="disable"`` / ``"enable"`` (all convolutions and matmuls) change that.
+(``mixed`` only for ``model_type="transformer"``): weights int8 symmetric per output channel,
+-127..127; activations per tensor, symmetric (zero point 0; int8, uint8 where the calibrated minimum
+is >= 0), range = the mean over images of each image's min / max. Fast bias correction on; the
+squeeze-excitation convolutions stay float (NNCF's ignored patterns). Overflow fix ``first_layer``,
+applied by the ONNX backend too: the first convolution's weights use half the range (-64..64, 7 bits)
+against u8 x s8 kernels that add in saturating 16-bit pairs (x86 without VNNI). ORT's CPU fuses only
+the uint8-activation convolutions, so on the host path most of NNCF's model runs as float + Q/DQ.
 
 Offline: NNCF reports usage to Google Analytics (``openvino-telemetry``) unless told not to. This
 module sets ``NNCF_CI=1`` (``os.environ.setdefault``) before NNCF is imported, so NNCF swaps its
@@ -39,7 +39,6 @@ from .atomic import atomic_path
 from .errors import Effv2nbError
 
 os.environ.setdefault("NNCF_CI", "1")    # must precede ``import nncf``: NNCF reads it at import
-
 QUANTIZE_KEYS = ("fast_bias_correction", "target_device", "model_type", "ignored_scope")  # nncf.quantize's own
 LAST: dict = {}     # the last call: calibration items fed to NNCF, seconds, NNCF's log lines
 
@@ -62,13 +61,6 @@ def _nncf():
     return nncf
 
 
-def _line(record, log):
-    line = f"nncf {record.levelname.lower()}: {record.getMessage()}".splitlines()[0]
-    LAST["log"].append(line)
-    if log and record.levelno >= logging.WARNING:
-        log(line)
-
-
 @contextlib.contextmanager
 def _quiet(log=None):
     """NNCF's log lines to ``LAST["log"]`` (warnings also to ``log``); progress bars, prints to nowhere."""
@@ -77,7 +69,13 @@ def _quiet(log=None):
     loggers = [logging.getLogger("nncf"), logging.getLogger("torch.utils.cpp_extension")]
     saved = [(lg.handlers[:], lg.level) for lg in loggers]
     handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: _line(record, log)
+
+    def emit(record):
+        LAST["log"].append(" ".join(f"nncf {record.levelname.lower()}: {record.getMessage()}".split()))
+        if log and record.levelno >= logging.WARNING:
+            log(LAST["log"][-1])
+
+    handler.emit = emit
     loggers[0].handlers = [handler]
     loggers[0].setLevel(logging.INFO)
     loggers[1].setLevel(logging.ERROR)   # torch's "No CUDA runtime is found", on NNCF's first use
@@ -105,18 +103,12 @@ def _load(fp32_onnx):
         raise Effv2nbError(f"cannot read the ONNX model ({type(exc).__name__}: {why})", fp32_onnx) from None
 
 
-def _split(nncf, preset, advanced: dict) -> dict:
-    """Keywords for ``nncf.quantize``: its own, the preset, the rest as AdvancedQuantizationParameters."""
+def _split(nncf, preset, advanced: dict, key="advanced_parameters") -> dict:
+    """Keywords for NNCF: its own (``QUANTIZE_KEYS``), the preset, the rest as AdvancedQuantizationParameters."""
     top = {k: advanced.pop(k) for k in QUANTIZE_KEYS if k in advanced}
     if preset is not None:
-        try:
-            top["preset"] = nncf.QuantizationPreset(str(getattr(preset, "value", preset)).lower())
-        except ValueError:
-            raise Effv2nbError(f"preset must be performance or mixed, not {preset!r}") from None
-    try:
-        top["advanced_parameters"] = nncf.AdvancedQuantizationParameters(**advanced)
-    except TypeError as exc:
-        raise Effv2nbError(f"not an NNCF advanced quantization parameter: {exc}") from None
+        top["preset"] = nncf.QuantizationPreset(str(getattr(preset, "value", preset)).lower())
+    top[key] = nncf.AdvancedQuantizationParameters(**advanced)
     return top
 
 
@@ -131,7 +123,7 @@ def settings(preset=None, subset_size=None, **advanced) -> dict:
     return out
 
 
-def _run(fn, fp32_onnx, out_onnx, calib, subset_size, log, **kw) -> Path:
+def _run(fn, fp32_onnx, out_onnx, calib, subset_size, log, preset, advanced, **kw) -> Path:
     nncf = _nncf()
     model, name = _load(fp32_onnx)
     items = [a[None] if a.ndim == 3 else a for a in (np.ascontiguousarray(x, np.float32) for x in calib)]
@@ -139,11 +131,12 @@ def _run(fn, fp32_onnx, out_onnx, calib, subset_size, log, **kw) -> Path:
         raise Effv2nbError("no calibration data", fp32_onnx)
     n = len(items) if subset_size is None else min(int(subset_size), len(items))
     fed = []
-    LAST.clear()
-    LAST.update(fn=fn, log=[])
+    LAST.update(fn=fn, log=[], calibration_items=None, subset_size=n, seconds=None)   # this call's, as it goes
     t0 = time.perf_counter()
     with atomic_path(out_onnx) as tmp:
         try:
+            key = "advanced_parameters" if fn == "quantize" else "advanced_quantization_parameters"
+            kw.update(_split(nncf, preset, dict(advanced), key))   # a bad preset or keyword fails here
             with _quiet(log):
                 dataset = nncf.Dataset(items, lambda x: fed.append(1) or {name: x})
                 q = getattr(nncf, fn)(model, dataset, subset_size=n, **kw)
@@ -153,7 +146,7 @@ def _run(fn, fp32_onnx, out_onnx, calib, subset_size, log, **kw) -> Path:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise Effv2nbError(f"NNCF quantization failed: {type(exc).__name__}: {first}", fp32_onnx) from exc
         onnx.save(q, str(tmp))
-    LAST.update(calibration_items=len(fed), subset_size=n, seconds=round(time.perf_counter() - t0, 3))
+    LAST.update(calibration_items=len(fed), seconds=round(time.perf_counter() - t0, 3))
     return Path(out_onnx)
 
 
@@ -166,8 +159,7 @@ def quantize_nncf(fp32_onnx, out_onnx, calib, preset=None, subset_size=None, log
     (asymmetric activations). Other keywords go to ``nncf.quantize`` (``QUANTIZE_KEYS``) or to
     ``nncf.AdvancedQuantizationParameters`` (e.g. ``overflow_fix="disable"``).
     """
-    kw = _split(_nncf(), preset, dict(advanced))
-    return _run("quantize", fp32_onnx, out_onnx, calib, subset_size, log, **kw)
+    return _run("quantize", fp32_onnx, out_onnx, calib, subset_size, log, preset, advanced)
 
 
 def quantize_nncf_ac(fp32_onnx, out_onnx, calib, selection_x, selection_target, max_drop: float = 0.01,
@@ -183,9 +175,7 @@ def quantize_nncf_ac(fp32_onnx, out_onnx, calib, selection_x, selection_target, 
     """
     from .runtime import OrtRunner
 
-    nncf = _nncf()
-    kw = _split(nncf, preset, dict(advanced))
-    kw["advanced_quantization_parameters"] = kw.pop("advanced_parameters")
+    nncf, kw = _nncf(), {}
     if max_num_iterations is not None:   # how many layers NNCF may give back to float, at most
         kw["advanced_accuracy_restorer_parameters"] = nncf.AdvancedAccuracyRestorerParameters(
             max_num_iterations=int(max_num_iterations))
@@ -206,5 +196,5 @@ def quantize_nncf_ac(fp32_onnx, out_onnx, calib, selection_x, selection_target, 
 
     name = _load(fp32_onnx)[1]
     selection = nncf.Dataset(list(enumerate(x)), lambda item: {name: item[1][None]})
-    return _run("quantize_with_accuracy_control", fp32_onnx, out_onnx, calib, subset_size, log,
+    return _run("quantize_with_accuracy_control", fp32_onnx, out_onnx, calib, subset_size, log, preset, advanced,
                 validation_dataset=selection, validation_fn=validate, max_drop=float(max_drop), **kw)
