@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cpu
 from .errors import Effv2nbError
 
 
@@ -73,7 +74,8 @@ def vamp_run(runners, batch: int, iterations: int, shape, warmup: int = 2, seed:
 def interleaved(fns: dict, rounds: int, per_round: int) -> dict:
     """Time each callable ``per_round`` times per round, rounds interleaved A B C A B C ...
 
-    Returns ``{name: [seconds per call, ...]}``; callables were warmed up once before.
+    Returns ``{name: [seconds per call, ...]}`` (round after round, ``per_round`` each); callables
+    were warmed up once before.
     """
     for fn in fns.values():
         fn()
@@ -85,6 +87,20 @@ def interleaved(fns: dict, rounds: int, per_round: int) -> dict:
                 fn()
                 out[name].append(time.perf_counter() - t0)
     return out
+
+
+def round_ratios(num, den, per_round: int) -> list:
+    """Per-round speed ratios ``median(den) / median(num)`` of two ``interleaved`` time lists
+    (``num`` faster than ``den`` gives a ratio above 1), one per round."""
+    n = min(len(num), len(den)) // per_round
+    return [statistics.median(den[i * per_round:(i + 1) * per_round]) /
+            statistics.median(num[i * per_round:(i + 1) * per_round]) for i in range(n)]
+
+
+def ratio_summary(values) -> dict:
+    """Median of per-round ratios with their spread (min, max) and count."""
+    v = [float(x) for x in values]
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = None) -> float:
@@ -225,8 +241,29 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
         notes["int8_best"] = ("fast recipe, head block in float; accuracy not verified here "
                               "(give --val-dir, or run notebook 05 with ImageNet)")
     files["ort_int8_best"] = best
+    chk = _int8_check(fp32, best, calib)
+    notes["int8_best_check"] = (f"exact {chk['exact_sqnr_db']:.2f} dB, host {chk['host_sqnr_db']:.2f} dB on "
+                                f"{chk['n']} calibration images (host loses {chk['host_loss_db']:.2f} dB; "
+                                f"reduce_range {_chosen(best)})")
     files["notes"] = notes
     return files
+
+
+def _int8_check(fp32, q, calib) -> dict:
+    """compile's int8 check (exact against host) of one variant, on a spread of the calibration images."""
+    from . import int8_guard
+    from .folds import spread
+    from .int8_paths import run
+
+    probe = np.concatenate(spread(calib, 16))
+    return int8_guard.check(run(fp32, probe), q, probe)
+
+
+def _chosen(onnx_path) -> str:
+    from .int8_recipes import chosen_reduce_range
+
+    c = chosen_reduce_range(onnx_path)
+    return "as set" if c is None else f"auto -> {str(c).lower()}"
 
 
 def compare(name: str, size: int | None = None, quick: bool = False, threads: int = 2, weights="auto",
@@ -244,7 +281,7 @@ def compare(name: str, size: int | None = None, quick: bool = False, threads: in
     model = load(name, weights=weights)
     size = int(size or info(model).input_size)
     batches = (1, 8)
-    rounds, per_round = (2, 2) if quick else (5, 4)
+    rounds, per_round = (3, 2) if quick else (9, 4)
     with tempfile.TemporaryDirectory(prefix="effv2nb-bench-") as tmp:
         # speed does not depend on the calibration count; 300 images verify the tiny recipe, 50 (the
         # vendor's count) keep an rw compile short
@@ -280,7 +317,7 @@ def compare(name: str, size: int | None = None, quick: bool = False, threads: in
         fp32 = runners["ort_fp32"]
         infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)  # warm the caches
         pipe, model_only = [], []
-        for _ in range(1 if quick else 3):
+        for _ in range(2 if quick else 5):
             _, st = infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)
             pipe.append(st.images / st.seconds)
             model_only.append(infer.model_only(fp32, folder, vdsp, batch=8))
@@ -300,11 +337,13 @@ def compare(name: str, size: int | None = None, quick: bool = False, threads: in
     context = {"model": name, "size": size, "threads": threads, "weights": info(model).weights,
                "gflops_per_image": gflop, "peak_gflops": peak, "quick": quick,
                "achieved": {k: by[(k, 1)] * gflop for k in ("torch_eager", "ort_fp32", "ort_int8_best")},
-               "profile_ms": profile, "notes": notes}
+               "profile_ms": profile, "notes": notes, "cpu": cpu.describe()}
     ratios = {
-        "ort_fp32/torch_eager": by[("ort_fp32", 1)] / by[("torch_eager", 1)],
-        "ort_int8/ort_fp32": by[("ort_int8_best", 1)] / by[("ort_fp32", 1)],
-        "pipeline/model_only": statistics.median(pipe) / statistics.median(model_only),
+        "ort_fp32/torch_eager": ratio_summary(round_ratios(times[("ort_fp32", 1)], times[("torch_eager", 1)],
+                                                           per_round)),
+        "ort_int8/ort_fp32": ratio_summary(round_ratios(times[("ort_int8_best", 1)], times[("ort_fp32", 1)],
+                                                        per_round)),
+        "pipeline/model_only": ratio_summary([p / m for p, m in zip(pipe, model_only)]),
     }
     return {"rows": rows, "ratios": ratios, "context": context, "files": files if workdir else {}}
 
@@ -376,8 +415,9 @@ def format_compare(result: dict) -> str:
                  + " (int8 can pass the fp32 peak: its kernels do 4x the multiply-adds per instruction)")
     for k, v in ctx.get("notes", {}).items():
         lines.append(f"{k}: {v}")
+    lines.append(ctx.get("cpu", ""))
     for k, v in result["ratios"].items():
-        lines.append(f"ratio {k}: {v:.2f}")
+        lines.append(f"ratio {k}: {v['median']:.2f} (spread {v['min']:.2f}-{v['max']:.2f} over {v['n']} rounds)")
     return "\n".join(lines)
 
 

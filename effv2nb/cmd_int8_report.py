@@ -29,5 +29,5 @@ def run(args) -> int:
         print(line)
     best = report.choices["best"]
     print(f"best: float groups {', '.join(best['kept_float']) or 'none'} ({best['nodes_to_exclude']} nodes), "
-          f"search {best['search_s']:.1f} s; best_int8: {report.choices['best_int8']['recipe']}")
+          f"search {best['search_s']:.1f} s; best_int8: {report.choices['best_int8']['recipe'].name}")
     return 0

@@ -140,3 +140,16 @@ def make_split(eval_dir, labels, calib_dir=None, allow_test_calibration: bool = 
     split = Split({"calibration": calib, **folds}, {"calibration": str(calib_dir), "selection": str(eval_dir),
                                                      "test": str(eval_dir)})
     return split
+
+
+def materialize(samples, dest, root=None) -> Path:
+    """A folder ``dest/<class folder>/<file>`` of symbolic links to ``samples`` (one fold as a folder,
+    for the commands that read folders: ``compile``'s ``dataset.path``, ``infer --file-path``)."""
+    dest = Path(dest)
+    for s in samples:
+        link = dest / (s.folder or "_") / Path(s.path).name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path(s.path).resolve())
+    return dest

@@ -9,7 +9,8 @@ images (``effv2nb.folds``: calibration, selection and test never share an image)
   among calibrate modes and percentiles (per-channel weights, ``reduce_range: auto``);
 - ``best``: ``best_int8`` with the greedy float fallback (``quant_analysis.greedy_fallback``) on the
   selection fold, until the exact SQNR reaches the target and the host SQNR the target less 1 dB;
-- ``nncf_ac`` (optional): NNCF's accuracy-control variant, validated on the selection fold.
+- ``nncf_ac`` (optional): NNCF's accuracy-control variant asked to lose nothing (``max_drop`` 0) on the
+  selection fold.
 
 Each is then scored once on the test fold, on the exact path (the accelerator's arithmetic: SQNR,
 agreement, top-1) and on this CPU's kernels (host SQNR, images/s). One line per recipe:
@@ -34,8 +35,29 @@ CALIBRATE_ON_TEST_ENV = "EFFV2NB_CALIBRATE_ON_TEST"
 
 
 @dataclass
+class Study:
+    """Everything one int8 study shares: the folds, their preprocessed images, the fp32 model and its
+    logits, the calibration arrays, and what has been built (``built[name] = (path, seconds)``)."""
+
+    model: str
+    split: folds.Split
+    sel: object                  # quant_analysis.EvalSet of the selection fold
+    test: object                 # quant_analysis.EvalSet of the test fold
+    test_samples: list
+    calib: list
+    fp32: Path
+    ref_sel: object
+    ref_test: object
+    work: Path
+    quick: bool = False
+    built: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    cpu_line: str = ""
+
+
+@dataclass
 class Report:
-    """What ``run`` measured: the split, one row per recipe (test fold), and how ``best`` was chosen."""
+    """The test-fold rows of a ``Study`` (one per recipe) and how ``best`` was chosen."""
 
     model: str
     split: folds.Split
@@ -65,13 +87,48 @@ def default_dirs(model_name: str, val_dir=None, calib_dir=None):
     return val_dir, calib_dir
 
 
-def _timed_quantize(make):
+def _timed(make):
     t = time.perf_counter()
     path = make()
     return path, time.perf_counter() - t
 
 
-def _candidates(n: int, quick: bool) -> list:
+def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
+            num_calib: int | None = None, allow_test_calibration=None, model=None, vdsp=None, labels=None,
+            log=print) -> Study:
+    """Split the images, preprocess the folds, export fp32 and score it: the common start of every recipe.
+
+    ``model`` / ``vdsp`` / ``labels`` override the model's own (a notebook passes what it loaded).
+    Under ``EFFV2NB_QUICK`` each fold is cut to an even spread of 100 images.
+    """
+    from . import models, preprocess
+    from .export import export_onnx
+
+    val_dir, calib_dir = default_dirs(model_name, val_dir, calib_dir)
+    if allow_test_calibration is None:
+        allow_test_calibration = os.environ.get(CALIBRATE_ON_TEST_ENV, "") == "1"
+    model = model if model is not None else models.load(model_name, weights=weights)
+    info = models.info(model)
+    labels = labels or info.labels()
+    split = folds.make_split(val_dir, labels, calib_dir, allow_test_calibration=allow_test_calibration,
+                             skip_unknown=True)
+    log(split.line())
+    work = Path(workdir or tempfile.mkdtemp(prefix="effv2nb-int8-"))
+    work.mkdir(parents=True, exist_ok=True)
+    vdsp = vdsp or preprocess.vdsp_for_model(model)
+    size = info.input_size
+    limit = sized(None, 100)
+    test_samples = folds.spread(split["test"], limit)
+    sel = qa.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
+    test = qa.eval_set_from_samples(test_samples, vdsp, size)
+    n = int(num_calib or min(len(split["calibration"]), sized(300, 64 if quick else 100)))
+    calib = qa.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
+    fp32 = export_onnx(model, work / f"{model_name}_fp32.onnx", size=size)
+    return Study(model_name, split, sel, test, test_samples, calib, fp32, qa.ort_run(fp32, sel),
+                 qa.ort_run(fp32, test), work, quick, cpu_line=cpu.describe())
+
+
+def candidates(n: int, quick: bool) -> list:
     """All-int8 recipes the selection fold chooses among (per-channel weights, reduce_range auto)."""
     base = Recipe("all int8, max, per-channel", "max", per_channel=True, reduce_range="auto", num_calib=n)
     pcts = (99.999,) if quick else (99.99, 99.999)
@@ -79,81 +136,72 @@ def _candidates(n: int, quick: bool) -> list:
                                  percentile=p) for p in pcts]]
 
 
-def run(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
-        num_calib: int | None = None, with_nncf_ac: bool | None = None, allow_test_calibration=None,
-        log=print, progress: bool = True) -> Report:
-    """Build, choose and score the recipes; see the module docstring. ``workdir`` keeps the models."""
-    from . import models, preprocess
-    from .export import export_onnx
-
-    val_dir, calib_dir = default_dirs(model_name, val_dir, calib_dir)
-    if allow_test_calibration is None:
-        allow_test_calibration = os.environ.get(CALIBRATE_ON_TEST_ENV, "") == "1"
-    model = models.load(model_name, weights=weights)
-    info = models.info(model)
-    labels = info.labels()
-    split = folds.make_split(val_dir, labels, calib_dir, allow_test_calibration=allow_test_calibration,
-                             skip_unknown=True)
-    log(split.line())
-    work = Path(workdir or tempfile.mkdtemp(prefix="effv2nb-int8-report-"))
-    work.mkdir(parents=True, exist_ok=True)
-    vdsp = preprocess.vdsp_for_model(model)
-    size = info.input_size
-    limit = sized(None, 100)
-    sel = qa.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
-    test = qa.eval_set_from_samples(folds.spread(split["test"], limit), vdsp, size)
-    n = int(num_calib or min(len(split["calibration"]), sized(300, 64 if quick else 100)))
-    calib = qa.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
-    fp32 = export_onnx(model, work / f"{model_name}_fp32.onnx", size=size)
-    ref_sel, ref_test = qa.ort_run(fp32, sel), qa.ort_run(fp32, test)
-    report = Report(model_name, split, cpu_line=cpu.describe())
-    built = {}
-
-    built["stock"] = _timed_quantize(lambda: stock_recipe(len(calib)).quantize(fp32, work / "stock.onnx", calib))
-    built["nncf"] = _timed_quantize(lambda: _nncf().quantize_nncf(fp32, work / "nncf.onnx", calib))
-
-    # best_int8: every quantizable op in int8; the selection fold picks the calibration
-    cands = _candidates(len(calib), quick)
+def choose_best_int8(st: Study, log=print) -> Recipe:
+    """The all-int8 candidate with the best selection-fold SQNR (exact, and host within 1 dB of it)."""
     scored = []
-    for i, r in enumerate(cands):
-        p, secs = _timed_quantize(lambda r=r, i=i: r.quantize(fp32, work / f"cand_{i}.onnx", calib, log=log))
-        row = qa.evaluate_onnx(p, sel, ref_sel, speed=False, name=r.name)
+    for i, r in enumerate(candidates(len(st.calib), st.quick)):
+        p, secs = _timed(lambda r=r, i=i: r.quantize(st.fp32, st.work / f"cand_{i}.onnx", st.calib, log=log))
+        row = qa.evaluate_onnx(p, st.sel, st.ref_sel, speed=False, name=r.name)
         scored.append((min(row["sqnr_db"], row["host_sqnr_db"] + SEARCH_MARGIN_DB), r, p, secs))
-    _, best_int8, best_int8_path, secs = max(scored, key=lambda t: t[0])
-    built["best_int8"] = (best_int8_path, secs)
-    report.choices["best_int8"] = {"recipe": best_int8.name,
-                                   "selection_sqnr_db": {r.name: round(float(s), 2) for s, r, _, _ in scored}}
+    _, best, path, secs = max(scored, key=lambda t: t[0])
+    st.built["best_int8"] = (path, secs)
+    st.choices["best_int8"] = {"recipe": best, "selection_sqnr_db": {r.name: round(float(s), 2)
+                                                                     for s, r, _, _ in scored}}
+    return best
 
-    # best: greedy float fallback on the selection fold
+
+def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
+    """Greedy float fallback from ``base`` (default: the chosen ``best_int8``) on the selection fold."""
+    base = base or st.choices["best_int8"]["recipe"]
     t = time.perf_counter()
-    sens = qa.sensitivity(fp32, best_int8, calib, sel, ref_sel, work / "sens", progress=progress,
-                          num_calib=min(len(calib), 50))
-    search = qa.greedy_fallback(fp32, best_int8, calib, sel, ref_sel, work / "greedy",
+    sens = qa.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", progress=progress,
+                          num_calib=min(len(st.calib), 50))
+    search = qa.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
                                 target_sqnr=TARGET_SQNR_DB + SEARCH_MARGIN_DB, target_agree=TARGET_AGREE,
-                                max_steps=3 if quick else 6, sens=sens, progress=progress)
+                                max_steps=3 if st.quick else 6, sens=sens, progress=progress)
     search_s = time.perf_counter() - t
-    best_path, best_s = _timed_quantize(lambda: search.recipe.quantize(fp32, work / "best.onnx", calib))
-    built["best"] = (best_path, best_s)
-    report.choices["best"] = {"recipe": search.recipe, "kept_float": search.kept_float,
-                              "nodes_to_exclude": len(search.nodes_to_exclude), "search_s": round(search_s, 1),
-                              "met_on_selection": search.met, "steps": search.steps}
+    st.built["best"] = _timed(lambda: search.recipe.quantize(st.fp32, st.work / "best.onnx", st.calib))
+    st.choices["best"] = {"recipe": search.recipe, "kept_float": search.kept_float, "sensitivity": sens,
+                          "nodes_to_exclude": len(search.nodes_to_exclude), "search_s": round(search_s, 1),
+                          "met_on_selection": search.met, "steps": search.steps}
+    return search
 
-    if with_nncf_ac is None:
-        with_nncf_ac = model_name == "tiny"
+
+def build_peers(st: Study, with_nncf_ac: bool = True):
+    """stock, NNCF's default and (optionally) NNCF's accuracy control asked to lose nothing on selection."""
+    from . import nncf_ptq
+
+    st.built["stock"] = _timed(lambda: stock_recipe(len(st.calib)).quantize(st.fp32, st.work / "stock.onnx",
+                                                                            st.calib))
+    st.built["nncf"] = _timed(lambda: nncf_ptq.quantize_nncf(st.fp32, st.work / "nncf.onnx", st.calib))
     if with_nncf_ac:
-        built["nncf_ac"] = _timed_quantize(lambda: _nncf().quantize_nncf_ac(
-            fp32, work / "nncf_ac.onnx", calib, sel.x, ref_sel))
+        st.built["nncf_ac"] = _timed(lambda: nncf_ptq.quantize_nncf_ac(
+            st.fp32, st.work / "nncf_ac.onnx", st.calib, st.sel.x, st.ref_sel, max_drop=0.0))
 
-    for name, (path, secs) in built.items():
-        row = qa.evaluate_onnx(path, test, ref_test, name=name)
-        for k in ("logits", "host_logits"):
-            row.pop(k, None)
+
+ORDER = ("stock", "nncf", "best_int8", "best", "nncf_ac")
+
+
+def score(st: Study) -> Report:
+    """Every built recipe, once, on the test fold: exact (accuracy, SQNR) and host (SQNR, images/s)."""
+    report = Report(st.model, st.split, choices=st.choices, cpu_line=st.cpu_line)
+    for name in sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
+        path, secs = st.built[name]
+        row = qa.evaluate_onnx(path, st.test, st.ref_test, name=name)
+        row["host_pred"] = row.pop("host_logits").argmax(1)
+        row.pop("logits", None)
         row.update(recipe=name, compile_s=secs)
         report.rows.append(row)
     return report
 
 
-def _nncf():
-    from . import nncf_ptq
-
-    return nncf_ptq
+def run(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
+        num_calib: int | None = None, with_nncf_ac: bool | None = None, allow_test_calibration=None,
+        log=print, progress: bool = True) -> Report:
+    """The whole report (``python -m effv2nb int8-report``): prepare, choose on selection, score on test."""
+    st = prepare(model_name, val_dir, calib_dir, quick, workdir, weights, num_calib, allow_test_calibration,
+                 log=log)
+    build_peers(st, with_nncf_ac=(model_name == "tiny") if with_nncf_ac is None else with_nncf_ac)
+    choose_best_int8(st, log=log)
+    choose_best(st, progress=progress)
+    return score(st)

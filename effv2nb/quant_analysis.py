@@ -284,28 +284,34 @@ def _with_outputs(model, names):
     return model
 
 
-def _run_outputs(model, x, names):
+def _run_outputs(model, x, names, optimize: bool = False):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0].name
     outs = sess.run(names, {inp: x})
     return dict(zip(names, outs))
 
 
-def layer_sqnr(fp32_onnx, int8_onnx, x) -> list:
+def layer_sqnr(fp32_onnx, int8_onnx, x, path: str = "exact") -> list:
     """SQNR (dB) of every node's output, int8 model against fp32, on inputs ``x`` (N, 3, H, W).
 
-    In the QDQ model a quantized tensor T is read after its QuantizeLinear -> DequantizeLinear pair
-    (what the next node sees); a tensor left in float is read as is.
+    In the QDQ model a quantized tensor T is read as the 8-bit integers of its QuantizeLinear, scaled
+    back (what the next node sees); a tensor left in float is read as is. ``path``: ``"exact"`` (no
+    graph optimization: the accelerator's arithmetic) or ``"host"`` (this CPU's fused kernels; only the
+    quantized tensors, since reading the 8-bit outputs leaves the fusion as it is).
     """
     import onnx
+    from onnx import numpy_helper
 
     rows = node_table(fp32_onnx)
     f = onnx.load(str(fp32_onnx))
     q = onnx.load(str(int8_onnx))
+    inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
     consumers = {}
     for n in q.graph.node:
         for i in n.input:
@@ -315,22 +321,23 @@ def layer_sqnr(fp32_onnx, int8_onnx, x) -> list:
     for r in rows:
         t = r["output"]
         qn = next((c for c in consumers.get(t, []) if c.op_type == "QuantizeLinear"), None)
-        dq = next((c for c in consumers.get(qn.output[0], []) if c.op_type == "DequantizeLinear"), None) if qn else None
-        if dq is not None:
-            mapping[t] = (dq.output[0], True)
-        elif t in q_outputs:
-            mapping[t] = (t, False)
+        if qn is not None and qn.input[1] in inits:
+            zp = inits[qn.input[2]] if len(qn.input) > 2 and qn.input[2] in inits else np.zeros((), np.uint8)
+            mapping[t] = (qn.output[0], inits[qn.input[1]], zp)
+        elif t in q_outputs and path == "exact":
+            mapping[t] = (t, None, None)
     names = [r["output"] for r in rows if r["output"] in mapping]
-    ref = _run_outputs(_with_outputs(f, names), x, names)
-    qnames = [mapping[t][0] for t in names]
-    got = _run_outputs(_with_outputs(q, qnames), x, qnames)
+    ref = _run_outputs(_with_outputs(f, names), x, names, optimize=True)
+    qnames = list(dict.fromkeys(mapping[t][0] for t in names))
+    got = _run_outputs(_with_outputs(q, qnames), x, qnames, optimize=path == "host")
     out = []
     for r in rows:
         t = r["output"]
         if t not in mapping:
             continue
-        qt, quantized = mapping[t]
-        out.append(dict(r, quantized=quantized, sqnr_db=sqnr_db(ref[t], got[qt])))
+        qt, scale, zp = mapping[t]
+        val = got[qt] if scale is None else (got[qt].astype(np.float32) - zp.astype(np.float32)) * scale
+        out.append(dict(r, quantized=scale is not None, sqnr_db=sqnr_db(ref[t], val)))
     return out
 
 

@@ -49,7 +49,7 @@ def test_missing_model(tmp_path, capsys):
 def test_compare_quick_prints_the_three_ratios(capsys):
     assert main(["bench", "--compare", "--model", "tiny", "--quick"]) == 0
     out = capsys.readouterr().out
-    ratios = dict(re.findall(r"^ratio (\S+): ([\d.]+)$", out, flags=re.M))
+    ratios = dict(re.findall(r"^ratio (\S+): ([\d.]+) \(spread [\d.]+-[\d.]+ over \d+ rounds\)$", out, flags=re.M))
     assert set(ratios) == {"ort_fp32/torch_eager", "ort_int8/ort_fp32", "pipeline/model_only"}
     assert all(float(v) > 0 for v in ratios.values())
     for name in ("torch_eager", "ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best"):
