@@ -16,6 +16,8 @@ def plot_report(rows, ax=None, title: str = ""):
     ax.bar(xs + 0.2, [r["host_sqnr_db"] for r in rows], 0.4, color="tab:orange", label="host (this CPU)")
     ax.set_xticks(xs, names)
     ax.set_ylabel("logit SQNR vs fp32 (dB)")
+    finite = [v for r in rows for v in (r["sqnr_db"], r["host_sqnr_db"]) if np.isfinite(v)]
+    ax.set_ylim(0, max(finite) * 1.3)
     ax2 = ax.twinx()
     ax2.plot(xs, [r["images_per_s"] for r in rows], "o", color="k", label="images/s (host)")
     ax2.set_ylabel("images/s")

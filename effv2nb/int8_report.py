@@ -95,11 +95,12 @@ def _timed(make):
 
 def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
             num_calib: int | None = None, allow_test_calibration=None, model=None, vdsp=None, labels=None,
-            log=print) -> Study:
+            limit: int | None = None, log=print) -> Study:
     """Split the images, preprocess the folds, export fp32 and score it: the common start of every recipe.
 
     ``model`` / ``vdsp`` / ``labels`` override the model's own (a notebook passes what it loaded).
-    Under ``EFFV2NB_QUICK`` each fold is cut to an even spread of 100 images.
+    ``limit``: use an even spread of at most that many selection and test images (under
+    ``EFFV2NB_QUICK`` 100 when not given).
     """
     from . import models, preprocess
     from .export import export_onnx
@@ -117,7 +118,7 @@ def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, 
     work.mkdir(parents=True, exist_ok=True)
     vdsp = vdsp or preprocess.vdsp_for_model(model)
     size = info.input_size
-    limit = sized(None, 100)
+    limit = limit or sized(None, 100)
     test_samples = folds.spread(split["test"], limit)
     sel = qa.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
     test = qa.eval_set_from_samples(test_samples, vdsp, size)
