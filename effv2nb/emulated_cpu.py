@@ -50,12 +50,12 @@ def run_python(args, env=None, timeout: float = 900, cwd=None) -> subprocess.Com
 _CHILD = """
 import json, sys, numpy as np
 from effv2nb import cpu, int8_paths, quant_analysis as qa
-fp32, q, xs, out = sys.argv[1:5]
-x = np.load(xs)
+fp32, q, tmp_x, tmp_out = sys.argv[1:5]
+x = np.load(tmp_x)
 ref = int8_paths.run(fp32, x)
 s = int8_paths.summary(int8_paths.score(ref, q, x))
 layers = [{k: r[k] for k in ("depth", "node", "kind", "sqnr_db")} for r in qa.layer_sqnr(fp32, q, x, "host")]
-json.dump({"cpu": cpu.describe(), "score": s, "host_layers": layers}, open(out, "w"))
+json.dump({"cpu": cpu.describe(), "score": s, "host_layers": layers}, open(tmp_out, "w"))
 """
 
 
@@ -65,9 +65,9 @@ def study_without_vnni(fp32_onnx, int8_onnx, x, timeout: float = 600) -> dict:
     Returns ``{"cpu": line, "score": int8_paths.summary, "host_layers": [...]}``.
     """
     with tempfile.TemporaryDirectory(prefix="effv2nb-emu-") as tmp:
-        xs, out = Path(tmp) / "x.npy", Path(tmp) / "out.json"
-        np.save(xs, np.ascontiguousarray(x, dtype=np.float32))
-        proc = run_python(["-c", _CHILD, str(fp32_onnx), str(int8_onnx), str(xs), str(out)], timeout=timeout)
+        tmp_x, tmp_out = Path(tmp) / "x.npy", Path(tmp) / "out.json"
+        np.save(tmp_x, np.ascontiguousarray(x, dtype=np.float32))
+        proc = run_python(["-c", _CHILD, str(fp32_onnx), str(int8_onnx), str(tmp_x), str(tmp_out)], timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"emulated run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-        return json.loads(out.read_text())
+        return json.loads(tmp_out.read_text())

@@ -187,9 +187,9 @@ def quantize_nncf_ac(fp32_onnx, out_onnx, calib, selection_x, selection_target, 
 
     def validate(model, data):
         if cache.get("model") is not model:   # NNCF calls this once per item while ranking
-            with tempfile.TemporaryDirectory(prefix="effv2nb-nncf-") as work:
-                onnx.save(model, f"{work}/m.onnx")
-                cache.update(model=model, run=OrtRunner(f"{work}/m.onnx", ["CPUExecutionProvider"], optimize=False))
+            with tempfile.TemporaryDirectory(prefix="effv2nb-nncf-") as tmp:
+                onnx.save(model, f"{tmp}/m.onnx")
+                cache.update(model=model, run=OrtRunner(f"{tmp}/m.onnx", ["CPUExecutionProvider"], optimize=False))
         idx = np.array([int(i) for i, _ in data])
         hits = (cache["run"].run(x[idx]).argmax(1) == want_all[idx]).astype(float)
         return float(hits.mean()), hits.tolist()
