@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_path, write_text
+from .atomic import atomic_path, atomic_paths, explain_truncation, output_folder, put_bytes
 from .errors import Effv2nbError
 
 CALIBRATE_METHODS = {"max": "MinMax", "percentile": "Percentile", "kl_divergence": "Entropy"}
@@ -133,6 +133,7 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     a time (histograms / ranges merged between chunks), so peak memory is that of one chunk.
     ``activation_type`` / ``weight_type``: ``"uint8"`` / ``"int8"`` (defaults u8 / s8).
     """
+    from google.protobuf.message import DecodeError
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     onnx_in, onnx_out = Path(onnx_in), Path(onnx_out)
@@ -164,10 +165,11 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
                     calibrate_method=method,
                     extra_options=options,
                 )
-        except Effv2nbError:
+        except (Effv2nbError, OSError):
             raise
-        except (ValueError, RuntimeError, KeyError) as exc:
-            raise Effv2nbError(f"int8 quantization failed: {str(exc).splitlines()[0][:200]}", onnx_in) from None
+        except (ValueError, RuntimeError, KeyError, DecodeError) as exc:   # DecodeError: a model written incomplete
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise Effv2nbError(f"int8 quantization failed: {first}{explain_truncation(work)}", onnx_in) from None
         shutil.move(str(tmp_out), tmp)
     return onnx_out
 
@@ -328,7 +330,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     ckpt = cfg.checkpoint_path
     _check_onnx_input(cfg, ckpt)
     dtype = cfg.backend.dtype
-    out_dir = output_dir(cfg)
+    out_dir = output_folder(output_dir(cfg), cfg.workspace_path, config_path, "name")
     mod_onnx, mod_json = out_dir / MOD_ONNX, out_dir / MOD_JSON
 
     files, qs = [], None
@@ -365,7 +367,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     t0 = time.perf_counter()
     log(f"compiling {config_path} -> {mod_onnx} ({dtype}, open stack: ONNX Runtime {ort.__version__})")
     check = {}
-    with atomic_path(mod_onnx) as tmp:
+    with atomic_paths(mod_onnx, mod_json) as (tmp, tmp_json):   # both files replaced, or neither
         if dtype == "fp16":
             convert_fp16(ckpt, tmp)
             probe = [_fixed_input(_session(ckpt), batch=1, seed=s)[cfg.input_name] for s in range(4)]
@@ -407,7 +409,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
             "mod_onnx_sha256": mod_sha,
             "fingerprint": fingerprint,
         }
-    write_text(mod_json, json.dumps(manifest, indent=2) + "\n")
+        put_bytes(tmp_json, (json.dumps(manifest, indent=2) + "\n").encode())
     log(f"wrote {mod_onnx} and {mod_json.name} in {wall:.1f} s; vs fp32 on {check['n']} inputs: "
         f"rel L2 {check['rel_l2']:.2e}, top-1 agreement {check['top1_agreement'] * 100:.1f} %")
     return mod_onnx
