@@ -151,10 +151,17 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     with atomic_path(onnx_out) as tmp, tempfile.TemporaryDirectory(prefix="effv2nb-quant-") as work:
         # ORT writes its augmented model next to a temp copy; keep all of it out of the output folder
         tmp_out = Path(work) / "quant.onnx"
+        # ... and <input>-inferred.onnx beside its input (left there when it fails): give it a link in
+        # the temporary folder, so nothing is ever written beside the user's model
+        src = Path(work) / "input.onnx"
+        try:
+            src.symlink_to(onnx_in.resolve())
+        except OSError:
+            shutil.copyfile(onnx_in, src)
         try:
             with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints per chunk
                 quantize_static(
-                    str(onnx_in), str(tmp_out), reader,
+                    str(src), str(tmp_out), reader,
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(op_types_to_quantize) if op_types_to_quantize else None,
                     per_channel=bool(per_channel),

@@ -347,9 +347,14 @@ def test_file_size_limit_during_compile(earlier, tmp_path):
 
 
 def test_int8_compile_with_a_file_size_limit_is_one_line(tmp_path):
-    """Inside ONNX Runtime's quantizer a cut-short temporary model surfaces as a protobuf DecodeError."""
+    """Inside ONNX Runtime's quantizer a cut-short temporary model surfaces as a protobuf DecodeError: one
+    line, and nothing left beside the input model (ORT writes ``<input>-inferred.onnx`` there)."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(DATA_DIR / "tiny_64.onnx", model_dir / "tiny_64.onnx")
     p = shipped_config(tmp_path, "tiny_int8.yaml", **{"workspace.path": str(tmp_path / "ws"),
-                                                      "dataset.sampler.get_data_num": 4})
+                                                      "dataset.sampler.get_data_num": 4,
+                                                      "frontend.checkpoint": str(model_dir / "tiny_64.onnx")})
     r = subprocess.run([sys.executable, "-m", "effv2nb", "compile", str(p)], capture_output=True, text=True,
                        env=_env(), timeout=300,
                        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 1024, 200 * 1024)))
@@ -358,6 +363,7 @@ def test_int8_compile_with_a_file_size_limit_is_one_line(tmp_path):
     assert len(lines) == 1 and "ulimit -f" in lines[0], r.stderr
     out = tmp_path / "ws" / "effv2nb_tiny_int8"
     assert _snapshot(out) == {} and not _temps(tmp_path)
+    assert sorted(os.listdir(model_dir)) == ["tiny_64.onnx"], os.listdir(model_dir)
 
 
 _KILLER = """
