@@ -2,7 +2,9 @@
 
 Each command lives in its own module, which defines ``add_arguments(parser)`` and
 ``run(args) -> int``. Modules are imported only when their command runs, so the CLI starts fast.
-Any ``Effv2nbError`` becomes one line on stderr and exit status 2 — never a traceback.
+Any ``Effv2nbError`` becomes one line on stderr and exit status 2 — never a traceback. So does an
+``OSError`` that reaches this far (a file system refusing something no command expected): the file
+it names and the cause (``effv2nb.atomic.os_error``).
 """
 from __future__ import annotations
 
@@ -50,6 +52,11 @@ def main(argv=None) -> int:
         return int(importlib.import_module(args._module).run(args) or 0)
     except Effv2nbError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from .atomic import os_error
+
+        print(f"error: {os_error(exc, action='read or write')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -19,14 +19,27 @@ def add_arguments(p):
 
 
 def check_file(path):
-    """``(kind, errors, warnings)`` for a build YAML or a vdsp JSON."""
+    """``(kind, errors, warnings)`` for a build YAML or a vdsp JSON.
+
+    The same readers and validators as the commands that use the file (``compile``: build YAML;
+    ``infer`` and friends: vdsp JSON), so ``check`` never passes what they refuse, nor the other way.
+    A vdsp file is read as JSON (as the commands read it: ``NaN`` is a number to JSON, a string to YAML).
+    """
     from . import config, vdsp
+    from .errors import Effv2nbError
     from .textio import read_text
 
     text = read_text(path, "build config")
-    data = config.parse_yaml(text, path)     # JSON is YAML: one parser tells them apart by content
+    try:
+        data = vdsp.parse_json(text, path)
+    except Effv2nbError:
+        data = None
+    if not vdsp.looks_like_vdsp(data):
+        data = config.parse_yaml(text, path)     # JSON is (nearly) YAML: content tells the two apart
+        if vdsp.looks_like_vdsp(data):
+            vdsp.parse_json(text, path)          # a vdsp file that is not valid JSON: JSON's own error
     if vdsp.looks_like_vdsp(data):
-        errors, warnings = vdsp.validate_vdsp(vdsp.read_json(path), path)
+        errors, warnings = vdsp.validate_vdsp(data, path)
         return "vdsp_params JSON", errors, warnings
     errors, warnings = config.validate_build(data, path)
     return "build YAML", errors, warnings

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_path, write_text
+from .atomic import atomic_path, atomic_paths, explain_truncation, output_folder, put_bytes
 from .errors import Effv2nbError
 from .int8_guard import AUTO, DEFAULT_REDUCE_RANGE
 
@@ -130,6 +130,7 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     ``activation_type`` / ``weight_type``: ``"uint8"`` / ``"int8"`` (defaults u8 / s8).
     ``reduce_range``: True for 7-bit weights (``"auto"`` is decided by ``compile_config``, not here).
     """
+    from google.protobuf.message import DecodeError
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     onnx_in, onnx_out = Path(onnx_in), Path(onnx_out)
@@ -149,10 +150,17 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     with atomic_path(onnx_out) as tmp, tempfile.TemporaryDirectory(prefix="effv2nb-quant-") as work:
         # ORT writes its augmented model next to a temp copy; keep all of it out of the output folder
         tmp_out = Path(work) / "quant.onnx"
+        # ... and <input>-inferred.onnx beside its input (left there when it fails): give it a link in
+        # the temporary folder, so nothing is ever written beside the user's model
+        src = Path(work) / "input.onnx"
+        try:
+            src.symlink_to(onnx_in.resolve())
+        except OSError:
+            shutil.copyfile(onnx_in, src)
         try:
             with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints per chunk
                 quantize_static(
-                    str(onnx_in), str(tmp_out), reader,
+                    str(src), str(tmp_out), reader,
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(op_types_to_quantize) if op_types_to_quantize else None,
                     per_channel=bool(per_channel),
@@ -163,10 +171,11 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
                     calibrate_method=method,
                     extra_options=options,
                 )
-        except Effv2nbError:
+        except (Effv2nbError, OSError):
             raise
-        except (ValueError, RuntimeError, KeyError) as exc:
-            raise Effv2nbError(f"int8 quantization failed: {str(exc).splitlines()[0][:200]}", onnx_in) from None
+        except (ValueError, RuntimeError, KeyError, DecodeError) as exc:   # DecodeError: a model written incomplete
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise Effv2nbError(f"int8 quantization failed: {first}{explain_truncation(work)}", onnx_in) from None
         shutil.move(str(tmp_out), tmp)
     return onnx_out
 
@@ -327,7 +336,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     ckpt = cfg.checkpoint_path
     _check_onnx_input(cfg, ckpt)
     dtype = cfg.backend.dtype
-    out_dir = output_dir(cfg)
+    out_dir = output_folder(output_dir(cfg), cfg.workspace_path, config_path, "name")
     mod_onnx, mod_json = out_dir / MOD_ONNX, out_dir / MOD_JSON
 
     files, qs = [], None
@@ -365,7 +374,9 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     t0 = time.perf_counter()
     log(f"compiling {config_path} -> {mod_onnx} ({dtype}, open stack: ONNX Runtime {ort.__version__})")
     check, int8_check = {}, None
-    with atomic_path(mod_onnx) as tmp, tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as work:
+    # both files replaced, or neither
+    with atomic_paths(mod_onnx, mod_json) as (tmp, tmp_json), \
+            tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as work:
         if dtype == "fp16":
             convert_fp16(ckpt, tmp)
             probe = [_fixed_input(_session(ckpt), batch=1, seed=s)[cfg.input_name] for s in range(4)]
@@ -403,7 +414,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
             "mod_onnx_sha256": mod_sha,
             "fingerprint": fingerprint,
         }
-    write_text(mod_json, json.dumps(manifest, indent=2) + "\n")
+        put_bytes(tmp_json, (json.dumps(manifest, indent=2) + "\n").encode())
     log(f"wrote {mod_onnx} and {mod_json.name} in {wall:.1f} s; vs fp32 on {check['n']} inputs: "
         f"rel L2 {check['rel_l2']:.2e}, top-1 agreement {check['top1_agreement'] * 100:.1f} %")
     if int8_check:

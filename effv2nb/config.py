@@ -12,6 +12,13 @@ relative; ``workspace.path`` against the current directory (as with the vendor's
 Validation only *warns* about paths that do not exist (the vendor's files carry ``/path/to/...``
 placeholders); ``compile`` makes them errors.
 
+Numbers: ``NaN`` / ``.nan`` / ``.inf`` anywhere in the file, and integers beyond 64 bits, are errors
+naming their key (``effv2nb.numbers``); sizes are at most ``MAX_SIDE`` pixels, a batch at most
+``MAX_BATCH``, counts at most 2**31 - 1, Normalize mean/std within float32. ``config check`` and
+``compile`` run this same validator, so they never disagree about a value.
+
+The file is read as other tools write it (``effv2nb.textio``: byte-order mark, CRLF / CR).
+
 Suite extras under ``backend.quantize`` (the vendor tool ignores keys it does not know):
 ``reduce_range`` (true, false or auto: see ``effv2nb.int8_guard``), ``nodes_to_exclude`` (list of node names), ``activation_type`` and
 ``weight_type`` (``int8`` / ``uint8``), ``calib_chunk_size`` (images per calibration chunk); and under
@@ -29,11 +36,13 @@ from pathlib import Path
 
 import yaml
 
+from . import numbers
 from .atomic import write_text
 from .errors import Effv2nbError
 from .folds import PICKS
+from .preprocess import MAX_SIDE
 
-# ---------------------------------------------------------------- allowed values (FORMATS.md §1)
+# ---------------------------------------------------------------- allowed values (the vendor's files)
 FRONTEND_TYPES = ("onnx", "pytorch", "keras")
 FRONTEND_DTYPES = ("fp32", "fp16")
 BACKEND_TYPES = ("tvm_vacc", "tvm_runmodel")
@@ -44,6 +53,8 @@ DATASET_TYPES = ("tvm",)
 QUANT_TYPES = ("uint8", "int8")
 CVT_CODES = ("COLOR_RGB2BGR", "COLOR_BGR2RGB")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+MAX_BATCH = 1024           # frontend.shape N: no device runs larger batches
+MAX_COUNT = numbers.INT32_MAX   # get_data_num, calib_chunk_size
 # op type -> known parameter keys
 PROCESS_OPS = {
     "DecodeImage": (),
@@ -193,10 +204,6 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def _check_unknown(rep, mapping, known, prefix):
     for key in mapping:
         if not isinstance(key, str):
@@ -235,13 +242,16 @@ def _choice(rep, sec, key, where, allowed, required=True):
 
 
 def _pair(rep, v, where, what):
-    """[h, w] of positive ints (an int n means [n, n])."""
-    if _is_int(v) and v > 0:
-        return [v, v]
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) and x > 0 for x in v):
-        return list(v)
-    rep.error(where, f"{what} must be [height, width] of positive integers (or one integer), got {v!r}")
-    return None
+    """[h, w] of positive ints (an int n means [n, n]), at most ``MAX_SIDE`` pixels."""
+    vals = [v] if _is_int(v) else (list(v) if isinstance(v, (list, tuple)) and len(v) == 2 else None)
+    if vals is None or not all(_is_int(x) and x > 0 for x in vals):
+        rep.error(where, f"{what} must be [height, width] of positive integers (or one integer), "
+                         f"got {numbers.shown(v)}")
+        return None
+    if any(x > MAX_SIDE for x in vals):
+        rep.error(where, f"{what} {numbers.shown(max(vals))} is over the {MAX_SIDE} pixel limit")
+        return None
+    return vals * 2 if len(vals) == 1 else vals
 
 
 def _validate_process_ops(rep, ops, where):
@@ -282,8 +292,10 @@ def _validate_process_ops(rep, ops, where):
         elif t == "Normalize":
             for k in ("mean", "std"):
                 v = op.get(k)
-                if not (isinstance(v, list) and len(v) == 3 and all(_is_num(x) for x in v)):
-                    rep.error(f"{w}.{k}", f"must be a list of 3 numbers (one per channel), got {v!r}")
+                if not (isinstance(v, list) and len(v) == 3 and all(numbers.is_finite_number(x) for x in v)):
+                    rep.error(f"{w}.{k}", f"must be a list of 3 numbers (one per channel, finite), got {v!r}")
+                elif any(abs(x) > numbers.FLOAT32_MAX for x in v):
+                    rep.error(f"{w}.{k}", f"{v!r} is too large for float32, the type calibration computes in")
                 elif k == "std" and any(x <= 0 for x in v):
                     rep.error(f"{w}.std", f"must be positive, got {v!r}")
             if "div255" in op and not isinstance(op["div255"], bool):
@@ -309,6 +321,8 @@ def validate_build(raw, path=None, check_paths: bool = False):
         what = {list: "a list", str: "a single string"}.get(type(raw), type(raw).__name__)
         rep.error(None, f"a build config is a YAML mapping of sections (name, frontend, backend, ...), not {what}")
         return rep.errors, rep.warnings
+    for where, message in numbers.non_finite(raw):
+        rep.error(where, message)
     _check_unknown(rep, raw, KNOWN_KEYS, "")
 
     name = raw.get("name")
@@ -328,9 +342,13 @@ def validate_build(raw, path=None, check_paths: bool = False):
             for k, v in shape.items():
                 w = f"frontend.shape.{k}"
                 if not (isinstance(v, list) and len(v) == 4 and all(_is_int(x) and x > 0 for x in v)):
-                    rep.error(w, f"must be [N, C, H, W] of 4 positive integers, got {v!r}")
+                    rep.error(w, f"must be [N, C, H, W] of 4 positive integers, got {numbers.shown(v)}")
                 elif v[1] != 3:
-                    rep.error(w, f"channels (second value) must be 3 for an RGB model, got {v[1]}")
+                    rep.error(w, f"channels (second value) must be 3 for an RGB model, got {numbers.shown(v[1])}")
+                elif v[0] > MAX_BATCH:
+                    rep.error(w, f"batch (first value) {numbers.shown(v[0])} is over the {MAX_BATCH} limit")
+                elif max(v[2], v[3]) > MAX_SIDE:
+                    rep.error(w, f"input {numbers.shown(max(v[2], v[3]))} pixels is over the {MAX_SIDE} pixel limit")
         _choice(rep, fe, "type", "frontend.type", FRONTEND_TYPES)
         _choice(rep, fe, "dtype", "frontend.dtype", FRONTEND_DTYPES, required=False)
         ck = fe.get("checkpoint")
@@ -361,8 +379,9 @@ def validate_build(raw, path=None, check_paths: bool = False):
                     rep.error(f"backend.quantize.{k}", f"must be a list of names, got {q[k]!r}")
             for k in ("activation_type", "weight_type"):
                 _choice(rep, q, k, f"backend.quantize.{k}", QUANT_TYPES, required=False)
-            if "calib_chunk_size" in q and not (_is_int(q["calib_chunk_size"]) and q["calib_chunk_size"] > 0):
-                rep.error("backend.quantize.calib_chunk_size", f"must be a positive integer, got {q['calib_chunk_size']!r}")
+            if "calib_chunk_size" in q and not (_is_int(q["calib_chunk_size"]) and 0 < q["calib_chunk_size"] <= MAX_COUNT):
+                rep.error("backend.quantize.calib_chunk_size",
+                          f"must be a positive integer up to {MAX_COUNT}, got {numbers.shown(q['calib_chunk_size'])}")
         if dtype == "int8":
             if not q or q.get("calibrate_mode") is None:
                 rep.warn("backend.quantize.calibrate_mode", "not set for int8; 'max' is used")
@@ -388,8 +407,9 @@ def validate_build(raw, path=None, check_paths: bool = False):
         if sm:
             if "suffix" in sm and not (isinstance(sm["suffix"], str) and sm["suffix"].strip(".")):
                 rep.error("dataset.sampler.suffix", f"must be a file suffix like JPEG or png, got {sm['suffix']!r}")
-            if "get_data_num" in sm and not (_is_int(sm["get_data_num"]) and sm["get_data_num"] > 0):
-                rep.error("dataset.sampler.get_data_num", f"must be a positive integer, got {sm['get_data_num']!r}")
+            if "get_data_num" in sm and not (_is_int(sm["get_data_num"]) and 0 < sm["get_data_num"] <= MAX_COUNT):
+                rep.error("dataset.sampler.get_data_num",
+                          f"must be a positive integer up to {MAX_COUNT}, got {numbers.shown(sm['get_data_num'])}")
             _choice(rep, sm, "pick", "dataset.sampler.pick", PICKS, required=False)
         if "process_ops" in ds or dtype == "int8":
             _validate_process_ops(rep, ds.get("process_ops"), "dataset.process_ops")

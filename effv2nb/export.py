@@ -1,4 +1,4 @@
-"""Export a loaded model to ONNX (the seed's step 1) and check the export against PyTorch.
+"""Export a loaded model to ONNX (the vendor's step 1) and check the export against PyTorch.
 
 ``export_onnx`` writes one ONNX file: input ``input`` (N, 3, H, W) float32 with a dynamic
 batch axis, output ``output`` (N, classes) logits, an opset ONNX Runtime runs. It uses

@@ -1,4 +1,4 @@
-"""``infer``: the seed's step 4 (runstream inference) on a file or a folder, writing the result file.
+"""``infer``: the vendor's step 4 (runstream inference) on a file or a folder, writing the result file.
 
     python -m effv2nb infer --file-path IMAGE_OR_DIR --model-prefix PREFIX --vdsp-params JSON \\
         [--label-txt FILE] --save-dir DIR --save-result-txt result.txt \\
@@ -6,12 +6,15 @@
 
 ``PREFIX`` is ``<workspace>/<name>/mod`` as compile writes it (``ort`` runs ``PREFIX.onnx``;
 see ``effv2nb.runtime`` for ``torch`` and ``vsx``). A folder is read as
-``DIR/<class folder>/<image>`` (any depth, sorted). The result file has the seed's line format
-(FORMATS.md §3) and is written atomically (replaced, not appended to).
+``DIR/<class folder>/<image>`` (any depth, sorted). The result file has the vendor's line format
+(``effv2nb.results``) and is written atomically (replaced, not appended to). ``--save-dir`` is
+created and checked to be writable before any model loads: a folder that cannot be created or
+written fails at once, in one line naming it.
 
 Modes: ``sync`` decodes, preprocesses and runs one batch after the other; ``async`` decodes and
 preprocesses in a thread pool while the model runs the previous batch (ONNX Runtime releases
-the GIL), so the two overlap.
+the GIL), so the two overlap. With ``--backend vsx`` the mode also picks how images reach the
+device (``run_sync`` per image, or ``run_async`` per batch; see ``effv2nb.runtime``).
 
 Images that cannot be decoded are skipped and listed at the end (file and reason). Exit status:
 0 all images done; 1 some skipped (results for the others are written); 2 an error (nothing
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import preprocess, results, runtime
+from . import atomic, preprocess, results, runtime
 from .datasets import list_images
 from .errors import Effv2nbError
 from .images import IMAGE_SUFFIXES, read_image
@@ -108,15 +111,15 @@ def _loader(runner, vdsp):
         img = read_image(path)
         if op is not None:
             return preprocess.apply(op, img)
-        return np.asarray(img)
+        return runner.prepare_image(img)
 
     return load
 
 
-def _infer(runner, items):
+def _infer(runner, items, mode: str = "sync"):
     if runner.host_preprocess:
         return runner.run(np.stack(items))
-    return runner.run_images(items)
+    return runner.run_images(items, mode=mode)
 
 
 def _batches_sync(paths, load, batch, failed):
@@ -190,7 +193,7 @@ def run_folder(runner, source, vdsp, mode: str = "async", batch: int = 8, topk: 
     for chunk, items in gen:
         if items:
             tm = time.perf_counter()
-            probs = runtime.to_probs(_infer(runner, items))
+            probs = runtime.to_probs(_infer(runner, items, mode))
             stats.model_seconds += time.perf_counter() - tm
             k = min(topk, probs.shape[1])
             order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -280,6 +283,11 @@ def run(args) -> int:
         raise Effv2nbError("not a folder", save_dir, "--save-dir")
     if Path(args.save_result_txt).name != args.save_result_txt:
         raise Effv2nbError("must be a file name, not a path", args.save_result_txt, "--save-result-txt")
+    atomic.check_writable(save_dir, "--save-dir")     # before the work, not after it
+    if args.label_txt:
+        from .labels import from_txt
+
+        from_txt(args.label_txt)                        # a label file that cannot be read fails now too
     runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
     try:
         check_sizes(runner, vdsp, args.vdsp_params)

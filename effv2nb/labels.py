@@ -1,11 +1,24 @@
-"""Class labels: ImageNet-1k from timm (synset <-> index <-> name) or a one-per-line label file."""
+"""Class labels: ImageNet-1k from timm (synset <-> index <-> name) or a one-per-line label file.
+
+A label file of exactly 1000 names (the vendor's ``imagenet.txt``) is read in ImageNet-1k order,
+so an ImageNet synset folder (``n01440764``) names the same class with or without it.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import Effv2nbError
+
+IMAGENET_CLASSES = 1000
+_SYNSET_RE = re.compile(r"^n\d{8}$")
+
+
+def is_synset(name: str) -> bool:
+    """True for a WordNet id like ``n01440764`` (how ImageNet names its class folders)."""
+    return bool(_SYNSET_RE.match(str(name)))
 
 
 @dataclass(frozen=True)
@@ -53,12 +66,15 @@ def imagenet() -> Labels:
 
 
 def from_txt(path) -> Labels:
-    """A label file: one class name per line, in index order (blank lines at the end ignored)."""
-    from .textio import read_text
+    """A label file: one class name per line, in index order (blank lines at the end ignored).
+
+    Read as other tools write it (``effv2nb.textio``: no byte-order mark in the first name, CRLF or
+    CR line endings). With 1000 names it also knows the ImageNet synsets (see the module docstring).
+    """
+    from .textio import read_lines
 
     path = Path(path)
-    text = read_text(path, "label file")
-    names = [line.strip() for line in text.splitlines()]
+    names = [line.strip() for line in read_lines(path, "label file")]
     while names and not names[-1]:
         names.pop()
     if not names:
@@ -66,4 +82,5 @@ def from_txt(path) -> Labels:
     for i, n in enumerate(names, 1):
         if not n:
             raise Effv2nbError("empty class name", path, f"line {i}")
-    return Labels(names=tuple(names), source=str(path))
+    synsets = imagenet().synsets if len(names) == IMAGENET_CLASSES else ()
+    return Labels(names=tuple(names), synsets=synsets, source=str(path))

@@ -1,4 +1,4 @@
-"""The npz path of the seed's step 5 (FORMATS.md §4): ``image2npz``, a vamp stand-in, ``npz-decode``.
+"""The npz path of the vendor's step 5: ``image2npz``, a vamp stand-in, ``npz-decode``.
 
 - ``image2npz``: every image below ``--dataset-path`` decoded to RGB and stored as uint8 CHW under
   key ``input_0``, one ``.npz`` per image in a folder per class (``TARGET/<class>/<stem>.npz``);
@@ -7,8 +7,13 @@
   op, runs a runner, writes ``OUTPUT/output_<line:06d>.npz`` with key ``output_0`` (the scores).
 - ``npz-decode DATALIST OUTPUT_DIR RESULT.txt [LABEL_TXT]``: output files sorted by file name
   (natural order: ``output_2`` before ``output_10``) correspond, in order, to the datalist lines;
-  writes the result file of FORMATS.md §3 with the npz paths as image paths (their parent
-  folder is the class, so ``eval-topk`` reads it directly).
+  writes the result file (``effv2nb.results``) with the npz paths as image paths (their parent
+  folder is the class, so ``eval-topk`` reads it directly). Scores that are not finite numbers
+  (NaN, inf, or beyond float32) are refused, naming the output file.
+
+The datalist is read as other tools write it (``effv2nb.textio``: byte-order mark, CRLF / CR).
+Every file is written atomically; ``image2npz`` first checks that its output folders can be
+written, so a read-only or missing target fails at once, naming the folder.
 """
 from __future__ import annotations
 
@@ -53,6 +58,8 @@ def image2npz(dataset_path, target_path, text_path, progress: bool = True):
     if not files:
         raise Effv2nbError("no images found", root)
     target = Path(target_path)
+    atomic.check_writable(target, "--target-path")
+    atomic.check_writable(Path(text_path).absolute().parent, "--text-path")
     lines, skipped = [], []
     it = files
     if progress:
@@ -74,10 +81,10 @@ def image2npz(dataset_path, target_path, text_path, progress: bool = True):
 
 
 def read_datalist(path) -> list:
-    from .textio import read_text
+    from .textio import read_lines
 
     path = Path(path)
-    lines = [ln.strip() for ln in read_text(path, "datalist").splitlines()]
+    lines = [ln.strip() for ln in read_lines(path, "datalist")]
     entries = [ln for ln in lines if ln]
     if not entries:
         raise Effv2nbError("datalist is empty", path)
@@ -103,7 +110,11 @@ def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
     for i in range(0, len(entries), batch):
         items = []
         for e in entries[i:i + batch]:
-            hwc = _load_npz(e, INPUT_KEY).transpose(1, 2, 0)
+            chw = _load_npz(e, INPUT_KEY)
+            if chw.dtype != np.uint8 or chw.ndim != 3 or chw.shape[0] != 3:
+                raise Effv2nbError(f"'{INPUT_KEY}' must be a uint8 image of shape (3, H, W), got {chw.dtype} "
+                                   f"{tuple(chw.shape)}", e)
+            hwc = chw.transpose(1, 2, 0)
             items.append(preprocess.apply(op, hwc) if op is not None else hwc)
         scores = runner.run(np.stack(items)) if op is not None else runner.run_images(items)
         for j, s in enumerate(scores):
@@ -111,15 +122,34 @@ def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
     return out_dir
 
 
+def _scores(path) -> np.ndarray:
+    """``output_0`` of one output file as float32 scores; not numbers, or not finite: an error."""
+    raw = np.asarray(_load_npz(path, OUTPUT_KEY))
+    if raw.dtype.kind not in "iuf" or raw.size == 0:
+        raise Effv2nbError(f"'{OUTPUT_KEY}' must hold numbers (the scores), got {raw.dtype} of shape "
+                           f"{tuple(raw.shape)}", path)
+    wide = raw.astype(np.float64).reshape(-1)
+    if not np.all(np.isfinite(wide)):
+        raise Effv2nbError(f"'{OUTPUT_KEY}' holds scores that are not finite numbers (NaN or inf)", path)
+    if np.abs(wide).max() > np.finfo(np.float32).max:
+        raise Effv2nbError(f"'{OUTPUT_KEY}' holds scores too large for float32", path)
+    return wide.astype(np.float32)
+
+
 def npz_decode(datalist, output_dir, result_txt, label_txt=None, topk: int = 5) -> Path:
-    """Outputs + datalist -> result file (FORMATS.md §3)."""
+    """Outputs + datalist -> result file."""
     from .infer import labels_for
 
     entries = read_datalist(datalist)
     outs = output_files(output_dir)
     if len(outs) != len(entries):
         raise Effv2nbError(f"{len(outs)} output npz files for {len(entries)} datalist lines", output_dir)
-    scores = np.stack([np.asarray(_load_npz(o, OUTPUT_KEY), dtype=np.float32).reshape(-1) for o in outs])
+    scores = [_scores(o) for o in outs]
+    sizes = {len(x) for x in scores}
+    if len(sizes) > 1:
+        raise Effv2nbError(f"output files hold different numbers of scores ({', '.join(map(str, sorted(sizes)))})",
+                           output_dir)
+    scores = np.stack(scores)
     probs = runtime.to_probs(scores)
     labels = labels_for(probs.shape[1], label_txt)
     k = min(topk, probs.shape[1])

@@ -1,4 +1,4 @@
-"""Preprocessing on the host: the vendor's vdsp fusion op (FORMATS.md §2), and timm's own transform.
+"""Preprocessing on the host: the vendor's vdsp fusion op, and timm's own transform.
 
 ``apply(vdsp, image)`` does what the device's ``FUSION_OP_RGB_RESIZE_CVTCOLOR[_CROP]_NORM_TENSOR``
 does, driven by the parsed vdsp JSON (the whole file ``{"OpType", "OpConfig"}`` or just its

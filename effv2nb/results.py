@@ -1,25 +1,29 @@
-"""The vendor's inference result file (FORMATS.md §3): write it exactly, read it robustly.
+"""The vendor's inference result file: write it exactly, read it robustly.
 
 One line per (image, rank), best first, k = 0..4::
 
     <image path>: Relay top-<k> id: <class index>, prob: <score, 8 decimals>, class name: <class name>
 
 Reading does not split on ``:`` (paths and class names may hold colons): each line is matched
-by a regular expression anchored on the fixed words. Blank lines are skipped; a line that does
-not match is an error naming its line number (and, where it can tell, the field: a non-numeric
-id, a probability that is not a number). Lines of one image are consecutive, k counting from 0,
+by a regular expression anchored on the fixed words. The file is read as other tools write it
+(``effv2nb.textio``: a UTF-8 byte-order mark is dropped, CRLF and CR line endings are line
+endings, as for the vendor's scorer). Blank lines are skipped; a line that does not match is an
+error naming its line number (and, where it can tell, the field: a non-numeric id, a
+probability that is not a number, or not a finite one: ``nan``, ``inf``, ``1e400``). Lines of one image are consecutive, k counting from 0,
 and every image has the same number of lines (a shorter group — e.g. four lines where the
 others have five — is an error naming its first line). Whether an id is a valid class index
 depends on the labels, so ``effv2nb.evaluate`` checks that.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import atomic
 from .errors import Effv2nbError
+from .textio import normalize_text, split_lines
 
 LINE_RE = re.compile(
     r"^(?P<path>.+?): Relay top-(?P<k>\d+) id: (?P<id>\d+), prob: (?P<prob>[-+0-9.eE]+|nan|inf|-inf),"
@@ -38,6 +42,10 @@ class Record:
 
 
 def format_line(path, k: int, index: int, prob: float, name: str) -> str:
+    """One result line; a score that is not a finite number is an ``Effv2nbError`` (no reader takes it)."""
+    if not math.isfinite(float(prob)):
+        raise Effv2nbError(f"the model gave a score of {float(prob)} for top-{k} (class {int(index)}); "
+                           "a result file holds finite numbers only", path)
     return f"{path}: Relay top-{k} id: {int(index)}, prob: {float(prob):.8f}, class name: {name}"
 
 
@@ -60,8 +68,7 @@ def parse_text(text: str, source="<text>") -> list:
     """Parse result-file text into ``Record``s (see the module docstring for the rules)."""
     records: list[Record] = []
     current = None
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip("\r")
+    for n, line in enumerate(split_lines(normalize_text(text, source, "result file")), 1):
         if not line.strip():
             continue
         m = LINE_RE.match(line)
@@ -72,6 +79,9 @@ def parse_text(text: str, source="<text>") -> list:
                 _number(float, m, "prob", "prob ")
         except ValueError as exc:   # "prob: 1.2.3", or thousands of digits (Python's int-size guard)
             raise Effv2nbError(str(exc), source, f"line {n}") from None
+        if not math.isfinite(prob):
+            shown = m["prob"] if len(m["prob"]) <= 20 else m["prob"][:20] + "..."
+            raise Effv2nbError(f"prob '{shown}' is not a finite number", source, f"line {n}")
         path = m["path"]
         if current is not None and path == current.path and k == len(current.ids):
             pass
@@ -133,3 +143,8 @@ def read(path) -> list:
     from .textio import read_text
 
     return parse_text(read_text(path, "result file"), Path(path))
+
+
+def per_image(records) -> int:
+    """Predictions per image the records carry (every image has as many; 0 for none)."""
+    return min((len(r.ids) for r in records), default=0)

@@ -4,7 +4,7 @@ A runner turns images into scores. ``ort`` and ``torch`` take host-preprocessed 
 (``host_preprocess = True``, see ``effv2nb.preprocess``); ``vsx`` — the vendor's runtime — takes
 decoded images and preprocesses on the device with the vdsp JSON (``host_preprocess = False``).
 
-``open_runner(backend, prefix, vdsp_path, device_id)`` maps the seed's ``--model-prefix``:
+``open_runner(backend, prefix, vdsp_path, device_id)`` maps the vendor's ``--model-prefix``:
 
 - ``ort`` (the stand-in device; CPU provider, CUDA when ONNX Runtime has it): ``PREFIX.onnx``,
   e.g. ``workspace/tiny_int8/mod`` -> ``workspace/tiny_int8/mod.onnx`` as written by compile.
@@ -12,7 +12,12 @@ decoded images and preprocesses on the device with the vdsp JSON (``host_preproc
   ``effv2nb.models.load`` does, ``EFFV2NB_WEIGHTS`` included) or ``torch:<model name>@<weights path>``;
   a compile prefix also works when ``PREFIX.json`` names the source model.
 - ``vsx``: the vendor's ``vaststreamx`` with ``PREFIX`` (its model files), the vdsp JSON and a
-  device id, built as the seed's runstream step does. Without the package: one clear error line.
+  device id, built and driven as the vendor's runstream script (``common/vsx/classification.py``)
+  does: an image with an odd side is first resized (bilinear) to the even size below, not cropped;
+  ``run_sync`` per image in ``sync`` mode, ``run_async`` for every image of a batch then
+  ``get_operator_output`` for each (outputs come back in input order) in ``async`` mode; the
+  scores of an image are ``as_numpy(output)[0]``, row 0 of the output's batch dimension.
+  Without the package: one clear error line.
 """
 from __future__ import annotations
 
@@ -39,8 +44,12 @@ class Runner:
     def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def run_images(self, images) -> np.ndarray:  # pragma: no cover - interface
+    def run_images(self, images, mode: str = "sync") -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def prepare_image(self, image):
+        """What ``run_images`` takes for one decoded image (runners that preprocess on the device)."""
+        return np.asarray(image)
 
     def describe(self) -> str:
         return self.name
@@ -140,7 +149,7 @@ def import_vsx():
 
 
 class VsxRunner(Runner):
-    """The vendor's runtime: fusion op from the vdsp JSON + model operator in one stream (the seed's step 4)."""
+    """The vendor's runtime: fusion op from the vdsp JSON + model operator in one stream (the vendor's step 4)."""
 
     name = "vsx"
     host_preprocess = False
@@ -163,17 +172,42 @@ class VsxRunner(Runner):
         self.stream.register_operator_output(self.model_op)
         self.stream.build()
 
-    def run_images(self, images) -> np.ndarray:
-        """Decoded RGB images (HWC uint8; odd sides trimmed to even, as the device wants) -> scores."""
-        vsx = self.vsx
-        out = []
-        for img in images:
-            a = np.asarray(img)
-            h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
-            chw = np.ascontiguousarray(a[:h, :w].transpose(2, 0, 1))
-            image = vsx.create_image(chw, vsx.ImageFormat.RGB_PLANAR, w, h, self.device_id)
-            res = self.stream.run_sync([image])
-            out.append(np.asarray(vsx.as_numpy(res[0][0]), dtype=np.float32).reshape(-1))
+    def prepare_image(self, image) -> np.ndarray:
+        """A decoded RGB image as the device takes it: HWC uint8 with even sides.
+
+        An odd side is resized (bilinear, as OpenCV's default ``cv.resize``) to the even size just
+        below, as the vendor's script does before ``create_image``; an image narrower than 2 pixels
+        cannot be made even and is refused.
+        """
+        from .preprocess import resize_bilinear_cv, to_hwc_uint8
+
+        a = to_hwc_uint8(image)
+        h, w = a.shape[:2]
+        if h < 2 or w < 2:
+            raise Effv2nbError(f"a {w}x{h} image cannot go to the device (it takes sides of 2 pixels or more)")
+        if h % 2 or w % 2:
+            even = resize_bilinear_cv(a, w // 2 * 2, h // 2 * 2)
+            a = np.clip(np.rint(even), 0, 255).astype(np.uint8)
+        return a
+
+    def _device_image(self, image):
+        a = self.prepare_image(image)
+        h, w = a.shape[:2]
+        chw = np.ascontiguousarray(a.transpose(2, 0, 1))
+        return self.vsx.create_image(chw, self.vsx.ImageFormat.RGB_PLANAR, w, h, self.device_id)
+
+    def _scores(self, outputs) -> np.ndarray:
+        """``outputs[0]``: the model's outputs for one image; its first output, batch row 0."""
+        return np.asarray(self.vsx.as_numpy(outputs[0][0])[0], dtype=np.float32).reshape(-1)
+
+    def run_images(self, images, mode: str = "sync") -> np.ndarray:
+        """Decoded RGB images -> scores ``(N, classes)``; ``mode`` ``sync`` or ``async`` (see the module)."""
+        if mode == "async":
+            for img in images:
+                self.stream.run_async([self._device_image(img)])
+            out = [self._scores(self.stream.get_operator_output(self.model_op)) for _ in images]
+        else:
+            out = [self._scores(self.stream.run_sync([self._device_image(img)])) for img in images]
         return np.stack(out)
 
     def close(self):

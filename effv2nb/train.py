@@ -2,6 +2,10 @@
 
 Deterministic on CPU (fixed seeds, deterministic algorithms, fixed thread count), so
 retraining with the same seed reproduces the bundled weights' validation top-1.
+
+Writes the digit image folders, the weights (``.safetensors``) and their checksum
+(``<weights>.sha256``). The weights and the checksum are replaced together or not at all; both
+output folders are checked to be writable before training starts.
 """
 from __future__ import annotations
 
@@ -114,15 +118,14 @@ def sha256(path) -> str:
 
 
 def save_weights(model, path, meta: dict) -> str:
-    """Save as ``.safetensors`` (atomically) plus ``<path>.sha256``; return the digest."""
-    from safetensors.torch import save_file
+    """Save as ``.safetensors`` plus ``<path>.sha256``, both replaced together; return the digest."""
+    from safetensors.torch import save
 
     path = Path(path)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    with atomic.atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-    digest = sha256(path)
-    atomic.write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
+    digest = hashlib.sha256(data).hexdigest()
+    atomic.write_many({path: data, path.with_name(path.name + ".sha256"): f"{digest}  {path.name}\n".encode()})
     return digest
 
 
@@ -134,6 +137,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    atomic.check_writable(Path(args.out).absolute().parent, "--out")      # before training, not after it
+    atomic.check_writable(args.data_dir, "--data-dir")
     torch.set_num_threads(2)
     digits.export_folders(args.data_dir)
     print(f"digits image folders: {args.data_dir}/{{calib,val}}/<label>/*.png")

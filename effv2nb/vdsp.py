@@ -1,7 +1,13 @@
 """The vendor's device preprocessing file (``*-vdsp_params.json``): load, validate, generate, cross-check.
 
-Format (FORMATS.md §2): ``{"OpType": ..., "OpConfig": {...}}``. Keys may be absent; the validator
-checks what is there plus what the ``NormaType`` needs. ``generate_vdsp`` writes one from a
+Format: ``{"OpType": ..., "OpConfig": {...}}``. Keys may be absent; the validator checks what is
+there plus what the ``NormaType`` needs. It is the one validator for a vdsp file: ``config check``
+runs it, and so does every command that loads one (``load_vdsp``), and it includes the checks the
+host preprocessing (``effv2nb.preprocess.resolve``) makes, so a file ``config check`` passes is not
+refused later for the same key, nor the other way round. Numbers must be finite (``NaN``,
+``Infinity`` and ``1e400`` are numbers to Python's ``json``, not here); sizes are at most
+``MAX_SIDE`` pixels; Mean/Std must fit float16, the type the device keeps them in (a Std that
+rounds to 0 there is refused). ``generate_vdsp`` writes one from a
 model's preprocessing the way the vendor does for these models: squash-resize to the input size,
 no crop offset, mean/std rounded to float16. ``cross_check`` lists where a build config and a
 vdsp file disagree (input size, mean/std, crop / resize, colour order).
@@ -14,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import numbers
 from .atomic import write_text
 from .errors import Effv2nbError
 from .preprocess import MAX_SIDE
@@ -55,6 +62,8 @@ def validate_vdsp(data, path=None):
     if not isinstance(data, dict):
         err(None, f"a vdsp_params file is a JSON object, not {type(data).__name__}")
         return errors, warnings
+    for where, message in numbers.non_finite(data):
+        err(where, message)
     for k in data:
         if k not in ("OpType", "OpConfig"):
             warnings.append(Effv2nbError("unknown key, kept but not used", p, k).one_line())
@@ -74,9 +83,10 @@ def validate_vdsp(data, path=None):
         if k in cfg:
             v = cfg[k]
             if not (isinstance(v, int) and not isinstance(v, bool)) or v < 0 or (v == 0 and k not in CROP_KEYS):
-                err(f"OpConfig.{k}", f"must be a {'non-negative' if k in CROP_KEYS else 'positive'} integer, got {v!r}")
+                err(f"OpConfig.{k}", f"must be a {'non-negative' if k in CROP_KEYS else 'positive'} integer, "
+                                     f"got {numbers.shown(v)}")
             elif v > MAX_SIDE:
-                err(f"OpConfig.{k}", f"{str(v)[:12]}{'...' if len(str(v)) > 12 else ''} is over the {MAX_SIDE} pixel limit")
+                err(f"OpConfig.{k}", f"{numbers.shown(v)} is over the {MAX_SIDE} pixel limit")
     if "IimageFormat" in cfg and cfg["IimageFormat"] not in IMAGE_FORMATS:
         err("OpConfig.IimageFormat", f"{cfg['IimageFormat']!r} is not allowed; one of {', '.join(IMAGE_FORMATS)}")
     for key, allowed in (("NormaType", NORMA_TYPES), ("ColorCvtCode", COLOR_CVT_CODES), ("ResizeType", RESIZE_TYPES)):
@@ -91,10 +101,15 @@ def validate_vdsp(data, path=None):
     if norma in ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD"):
         for k in ("Mean", "Std"):
             v = cfg.get(k)
-            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
-                err(f"OpConfig.{k}", f"{norma} needs a list of 3 numbers, got {v!r}")
+            if not (isinstance(v, list) and len(v) == 3 and all(numbers.is_finite_number(x) for x in v)):
+                err(f"OpConfig.{k}", f"{norma} needs a list of 3 numbers (finite), got {numbers.shown(v)}")
+            elif any(abs(x) > numbers.FLOAT16_MAX for x in v):
+                err(f"OpConfig.{k}", f"{numbers.shown(v)} is too large for float16, the type the device keeps "
+                    f"{k} in (at most {numbers.FLOAT16_MAX:g})")
             elif k == "Std" and any(x <= 0 for x in v):
                 err("OpConfig.Std", f"must be positive, got {v!r}")
+            elif k == "Std" and any(f16(x) == 0 for x in v):
+                err("OpConfig.Std", f"{v!r} rounds to 0 in float16, the type the device keeps Std in")
             elif norma == "DIV255_MINUSMEAN_DIVSTD" and any(abs(x) > 1.5 for x in v):
                 err(f"OpConfig.{k}", f"DIV255_MINUSMEAN_DIVSTD takes values on the 0-1 scale, got {v!r} "
                     "(0-255 values go with MINUSMEAN_DIVSTD)")
@@ -113,6 +128,14 @@ def validate_vdsp(data, path=None):
             err("OpConfig.CropX", f"crop CropX + OimageWidth = {cx + ow} exceeds ResizeWidth {rw}")
         if None not in (rh, oh) and cy + oh > rh:
             err("OpConfig.CropY", f"crop CropY + OimageHeight = {cy + oh} exceeds ResizeHeight {rh}")
+    # what the host preprocessing checks, where the file alone decides it (the output size is known)
+    if not errors and "OimageWidth" in cfg and "OimageHeight" in cfg:
+        from .preprocess import resolve
+
+        try:
+            resolve(data)
+        except Effv2nbError as exc:
+            err(exc.where, exc.message)
     return errors, warnings
 
 

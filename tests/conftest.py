@@ -1,6 +1,20 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the unit tests, and the suite's network guard (tests/netguard.py)."""
 import pytest
 import torch
+
+import netguard
+
+netguard.install()      # before any test runs: nothing in the suite reaches the network
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fail the test that tried to reach the network (the attempt itself was refused)."""
+    netguard.ATTEMPTS.clear()
+    yield
+    tried = list(netguard.ATTEMPTS)
+    netguard.ATTEMPTS.clear()
+    assert not tried, f"the test tried to reach the network: {tried}"
 
 
 @pytest.fixture

@@ -176,19 +176,26 @@ def test_fuzz_build_yaml_mutations(text):
     check(build_parser, text)
 
 
-def test_build_yaml_corpus(tmp_path):
-    """Known-nasty inputs, through the file reader too."""
-    corpus = [b"", b"\x00", b"\xff\xfe", b"[" * 10000, b"{" * 10000, b"a: 2001-13-14", b"a: &a [*a]",
-              b"!!python/object/apply:os.system ['true']", b"? [a]\n: 1", b"a: !!binary '@@'",
-              b"a: 1e999999", b"name: " + b"9" * 6000, b"- - - -", b"%YAML 9.9\n---\na: 1", b"\t\tname: x"]
-    for i, data in enumerate(corpus):
-        p = tmp_path / f"{i}.yaml"
-        p.write_bytes(data)
-        try:
-            config.load_build_config(p)
-        except Effv2nbError as exc:
-            _one_line(exc)
-            assert str(p) in str(exc)
+BUILD_CORPUS = {   # known-nasty input -> the words its refusal must hold (each one is refused)
+    b"": "empty file", b"\x00": "NUL bytes", b"\xff\xfe": "UTF-16", b"[" * 10000: "nested too deeply",
+    b"{" * 10000: "nested too deeply", b"a: 2001-13-14": "a value cannot be read", b"a: &a [*a]": "name: missing",
+    b"!!python/object/apply:os.system ['true']": "could not determine a constructor",
+    b"? [a]\n: 1": "unhashable key", b"a: !!binary '@@'": "name: missing", b"a: 1e999999": "name: missing",
+    b"name: " + b"9" * 6000: "a value cannot be read", b"- - - -": "not a list",
+    b"%YAML 9.9\n---\na: 1": "incompatible YAML document", b"\t\tname: x": "cannot start any token",
+    b"name: x\nfrontend: {shape: {input: [1, 3, .nan, 64]}}": "frontend.shape.input[2]: nan is not a finite",
+}
+
+
+@pytest.mark.parametrize("data", BUILD_CORPUS, ids=range(len(BUILD_CORPUS)))
+def test_build_yaml_corpus(data, tmp_path):
+    """Known-nasty inputs, through the file reader too: each is refused, for the reason it has."""
+    p = tmp_path / "c.yaml"
+    p.write_bytes(data)
+    with pytest.raises(Effv2nbError) as exc:
+        config.load_build_config(p)
+    _one_line(exc.value)
+    assert str(exc.value).startswith(str(p)) and BUILD_CORPUS[data] in str(exc.value), str(exc.value)
 
 
 # ---------------------------------------------------------------- vdsp JSON
@@ -207,18 +214,30 @@ def test_fuzz_vdsp_mutations(text):
     check(vdsp_resolve_unvalidated, text)
 
 
-def test_vdsp_corpus(tmp_path):
-    corpus = ["", "[" * 100000, '{"OpConfig": ' * 5000, '{"OpConfig": {"OimageWidth": 1' + "0" * 5000 + "}}",
-              '{"OpConfig": {"OimageWidth": 1e999}}', '{"OpConfig": {"OimageWidth": NaN}}',
-              '{"OpConfig": {"OimageWidth": -Infinity}}', '{"OpType": null, "OpConfig": null}', "null", "7"]
-    for i, text in enumerate(corpus):
-        p = tmp_path / f"{i}.json"
-        p.write_text(text)
-        for fn in (vdsp.load_vdsp, lambda q: preprocess.resolve(vdsp.read_json(q), 64)):
-            try:
-                fn(p)
-            except Effv2nbError as exc:
-                _one_line(exc)
+VDSP_CORPUS = {   # known-nasty input -> (words of the validator's refusal, of the host preprocessing's)
+    "": ("not valid JSON", "not valid JSON"),
+    "[" * 100000: ("nested too deeply", "nested too deeply"),
+    '{"OpConfig": ' * 5000: ("not valid JSON", "not valid JSON"),
+    '{"OpConfig": {"OimageWidth": 1' + "0" * 5000 + "}}": ("not valid JSON", "not valid JSON"),
+    '{"OpConfig": {"OimageWidth": 1e999}}': ("OpConfig.OimageWidth: inf is not a finite number", "OimageWidth"),
+    '{"OpConfig": {"OimageWidth": NaN}}': ("OpConfig.OimageWidth: nan is not a finite number", "OimageWidth"),
+    '{"OpConfig": {"OimageWidth": -Infinity}}': ("OpConfig.OimageWidth: -inf is not a finite number", "OimageWidth"),
+    '{"OpType": null, "OpConfig": null}': ("OpType: None is not allowed", "'OpConfig' must be an object"),
+    "null": ("is a JSON object, not NoneType", "must be a JSON object"),
+    "7": ("is a JSON object, not int", "must be a JSON object"),
+}
+
+
+@pytest.mark.parametrize("text", VDSP_CORPUS, ids=range(len(VDSP_CORPUS)))
+def test_vdsp_corpus(text, tmp_path):
+    """Each entry is refused by the validator and by the host preprocessing alike, for the reason it has."""
+    p = tmp_path / "c.json"
+    p.write_text(text)
+    for fn, words in zip((vdsp.load_vdsp, lambda q: preprocess.resolve(vdsp.read_json(q), 64)), VDSP_CORPUS[text]):
+        with pytest.raises(Effv2nbError) as exc:
+            fn(p)
+        _one_line(exc.value)
+        assert words in str(exc.value), str(exc.value)
 
 
 # ---------------------------------------------------------------- result file
@@ -259,16 +278,30 @@ def test_fuzz_results_mutations(text):
     check(result_parser, text)
 
 
-def test_result_file_corpus(tmp_path):
-    corpus = [b"", b"\xff\xfe\x00", RESULT_TEXT.encode().replace(b"\n", b"\r\n"), RESULT_TEXT.encode()[:-40],
-              b"a: Relay top-0 id: 1, prob: 1e400, class name: x", b"a: Relay top-0 id: 1, prob: nan, class name: x"]
-    for i, data in enumerate(corpus):
-        p = tmp_path / f"{i}.txt"
-        p.write_bytes(data)
-        try:
-            evaluate.evaluate_records(results.read(p), DIGITS, p)
-        except Effv2nbError as exc:
-            _one_line(exc)
+RESULT_CORPUS = {   # name -> (bytes, the words of its refusal, or None: read with the clean file's figures)
+    "empty": (b"", "holds no results"),
+    "utf16_bom_and_nul": (b"\xff\xfe\x00", "UTF-16"),
+    "crlf": (RESULT_TEXT.encode().replace(b"\n", b"\r\n"), None),
+    "bom_crlf": (b"\xef\xbb\xbf" + RESULT_TEXT.encode().replace(b"\n", b"\r\n"), None),
+    "cut_short": (RESULT_TEXT.encode()[:-40], "line 15: not a result line"),
+    "prob_1e400": (b"a: Relay top-0 id: 1, prob: 1e400, class name: x", "prob '1e400' is not a finite number"),
+    "prob_nan": (b"a: Relay top-0 id: 1, prob: nan, class name: x", "prob 'nan' is not a finite number"),
+}
+
+
+@pytest.mark.parametrize("name", RESULT_CORPUS)
+def test_result_file_corpus(name, tmp_path):
+    data, words = RESULT_CORPUS[name]
+    p = tmp_path / f"{name}.txt"
+    p.write_bytes(data)
+    if words is None:
+        clean = evaluate.evaluate_records(results.parse_text(RESULT_TEXT), DIGITS)
+        assert evaluate.evaluate_records(results.read(p), DIGITS, p) == clean
+        return
+    with pytest.raises(Effv2nbError) as exc:
+        evaluate.evaluate_records(results.read(p), DIGITS, p)
+    _one_line(exc.value)
+    assert words in str(exc.value), str(exc.value)
 
 
 @pytest.mark.parametrize("parser", [build_parser, vdsp_parser, result_parser],

@@ -65,32 +65,55 @@ def test_sync_and_async_give_the_same_predictions(setup):
     assert [p.ids for p in a] == [p.ids for p in b] and [p.path for p in a] == [p.path for p in b]
 
 
-def test_async_overlaps_decoding_with_inference(monkeypatch):
-    """Structural, not a speed test: with decode and model each taking a fixed (sleeping) time,
-    async must hide decoding behind the model, sync cannot. Real speed is measured by `bench`."""
+def _overlaps(a, b):
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_async_overlaps_decoding_with_inference(mode, monkeypatch):
+    """Not a speed test: decoding and the model record when they start and end. In async mode a later
+    image is decoded while the model runs (each side waits, up to a generous limit, to see the other
+    busy: a pipeline that does not overlap never sees it); in sync mode the two never overlap."""
+    import threading
     import time as _time
 
+    paths = sorted((DIGITS_DIR / "val" / "2").glob("*.png"))[:3]
     real_read = infer.read_image
+    spans = {"decode": [], "run": []}
+    running, seen = threading.Event(), threading.Event()
+    wait = mode == "async"
 
-    def slow_read(path):
-        _time.sleep(0.015)
-        return real_read(path)
+    def read(path):
+        if wait and path != paths[0]:
+            running.wait(10)                 # until the model runs the batch before
+        t0 = _time.perf_counter()
+        if running.is_set():
+            seen.set()
+        img = real_read(path)
+        spans["decode"].append((t0, _time.perf_counter()))
+        return img
 
-    class SlowRunner(runtime.Runner):
+    class Runner(runtime.Runner):
         input_size = (64, 64)
 
         def run(self, batch):
-            _time.sleep(0.03)
+            t0 = _time.perf_counter()
+            running.set()
+            if wait:
+                seen.wait(10)                # until a decode started while this runs
+            running.clear()
+            spans["run"].append((t0, _time.perf_counter()))
             return np.zeros((len(batch), 10), dtype=np.float32)
 
-    monkeypatch.setattr(infer, "read_image", slow_read)
+    monkeypatch.setattr(infer, "read_image", read)
     v = {"OpConfig": {"NormaType": "DIV255", "ColorCvtCode": "NO_CHANGE", "ResizeType": "BILINEAR_CV"}}
-    folder = DIGITS_DIR / "val" / "2"
-    walls = {}
-    for mode in ("sync", "async"):
-        _, st = infer.run_folder(SlowRunner(), folder, v, mode=mode, batch=4, workers=2, progress=False)
-        walls[mode] = st.seconds
-    assert walls["async"] < 0.8 * walls["sync"], walls
+    preds, st = infer.run_folder(Runner(), paths, v, mode=mode, batch=1, workers=2, progress=False)
+    assert len(preds) == 3 and len(spans["decode"]) == 3 and len(spans["run"]) == 3
+    overlapping = [(d, r) for d in spans["decode"] for r in spans["run"] if _overlaps(d, r)]
+    if mode == "async":
+        assert overlapping, spans
+    else:
+        assert not overlapping, overlapping
 
 
 def test_bad_images_are_skipped_and_listed(setup, tmp_path, capsys):

@@ -1,7 +1,6 @@
 """Weight resolution: every branch of models.load, and loading never runs checkpoint code."""
 import os
 import pickle
-import time
 
 import pytest
 import torch
@@ -79,11 +78,42 @@ def test_timm_model_offline_is_random_and_fast(monkeypatch):
     assert not i.trained and "random" in i.weights and i.input_size == 288 and i.num_classes == 1000
 
 
-def test_hub_probe_fails_fast_without_network(monkeypatch):
+def test_hub_probe_answers_from_one_short_connection(monkeypatch):
+    """No network: the socket is a stand-in. The probe opens one TCP connection to the hub's host on port
+    443 with the short timeout, and answers whether it opened; offline mode asks nothing."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    calls = []
+
+    class _Conn:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def answer(result):
+        def create_connection(address, timeout=None):
+            calls.append((address, timeout))
+            if isinstance(result, Exception):
+                raise result
+            return _Conn()
+        return create_connection
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    t0 = time.perf_counter()
-    models._hub_reachable()  # reachable or not, it must answer quickly
-    assert time.perf_counter() - t0 < models.HUB_TIMEOUT_S + 3
+    monkeypatch.setattr(models.socket, "create_connection", answer(None))
+    assert models._hub_reachable() is True
+    assert calls == [((urlparse(constants.ENDPOINT).hostname, 443), models.HUB_TIMEOUT_S)]
+    for failure in (socket.timeout("timed out"), ConnectionRefusedError(111, "refused"), socket.gaierror(-2, "no")):
+        monkeypatch.setattr(models.socket, "create_connection", answer(failure))
+        assert models._hub_reachable() is False, failure
+    calls.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models.socket, "create_connection", answer(None))
+    assert models._hub_reachable() is False and calls == []
 
 
 def test_timm_cache_branch(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Runners: ORT and torch agree; the vsx runner makes the seed's calls (checked on a stand-in module)."""
+"""Runners: ORT and torch agree; the vsx runner drives vaststreamx as the vendor's runstream script does
+(checked on a stand-in module that answers with the vendor's shapes)."""
 import sys
 import types
 
@@ -43,17 +44,41 @@ def test_vsx_without_vendor_runtime_is_one_line(monkeypatch):
     assert "vaststreamx" in str(err.value) and "\n" not in str(err.value)
 
 
+class FakeTensor:
+    """A device tensor: only ``vsx.as_numpy`` turns it into an array (as with the vendor's runtime)."""
+
+    def __init__(self, array):
+        self._array = array
+
+
 class FakeVsx(types.ModuleType):
-    """Records the calls the runner makes, and answers like the vendor runtime would."""
+    """Records the calls the runner makes, and answers like the vendor runtime would.
+
+    Each run gives one output tensor of the model's batch shape ``(batch, 10)``: row 0 holds the
+    image's scores (a 1 at ``width % 10``), the padding rows hold large values, so a runner that
+    reads anything but ``as_numpy(out)[0]`` gets wrong answers. ``run_async`` queues outputs that
+    ``get_operator_output`` hands back in input order; an empty queue raises ``ValueError``, as the
+    vendor's stream does once closed.
+    """
 
     def __init__(self):
         super().__init__("vaststreamx")
         self.calls = []
+        self.images = []             # the CHW arrays create_image received
+        self.model_batch = 1
         fake = self
+        queue = []
+
+        def output_for(img):
+            out = np.full((fake.model_batch, 10), 1e3, np.float32)
+            out[0] = 0.0
+            out[0, img["w"] % 10] = 1.0
+            return [[FakeTensor(out)]]
 
         class Model:
             def __init__(self, prefix, batch):
                 fake.calls.append(("Model", prefix, batch))
+                fake.model_batch = batch
 
         class ModelOperator:
             def __init__(self, model):
@@ -82,9 +107,18 @@ class FakeVsx(types.ModuleType):
             def run_sync(self, images):
                 img = images[0]
                 fake.calls.append(("run_sync", img["w"], img["h"]))
-                scores = np.zeros((1, 10), np.float32)
-                scores[0, img["w"] % 10] = 1.0
-                return [[scores]]
+                return output_for(img)
+
+            def run_async(self, images):
+                img = images[0]
+                fake.calls.append(("run_async", img["w"], img["h"]))
+                queue.append(output_for(img))
+
+            def get_operator_output(self, op):
+                fake.calls.append(("get_operator_output",))
+                if not queue:
+                    raise ValueError("stream closed")
+                return queue.pop(0)
 
             def close_input(self):
                 fake.calls.append(("close_input",))
@@ -102,15 +136,18 @@ class FakeVsx(types.ModuleType):
 
     def create_image(self, chw, fmt, w, h, device):
         assert chw.shape == (3, h, w) and chw.dtype == np.uint8 and fmt == "RGB_PLANAR"
+        assert h % 2 == 0 and w % 2 == 0, "the device takes even sides"
         self.calls.append(("create_image", w, h, device))
+        self.images.append(chw.copy())
         return {"w": w, "h": h}
 
     @staticmethod
     def as_numpy(x):
-        return x
+        assert isinstance(x, FakeTensor), f"as_numpy takes a device tensor, got {type(x).__name__}"
+        return x._array
 
 
-def test_vsx_runner_calls_like_the_seed(monkeypatch):
+def test_vsx_runner_calls_like_the_vendor(monkeypatch):
     fake = FakeVsx()
     monkeypatch.setitem(sys.modules, "vaststreamx", fake)
     r = runtime.open_runner("vsx", "deploy/tiny_int8/mod", "v.json", device_id=3, batch=2)
@@ -120,11 +157,47 @@ def test_vsx_runner_calls_like_the_seed(monkeypatch):
                               ("Stream", "ONCE"), ("register_operator_output",), ("build",)]
     imgs = [np.zeros((31, 47, 3), np.uint8), np.zeros((20, 12, 3), np.uint8)]
     out = r.run_images(imgs)
-    assert out.shape == (2, 10)
-    assert ("create_image", 46, 30, 3) in fake.calls   # odd sides trimmed to even, as the device wants
-    assert out[0].argmax() == 6 and out[1].argmax() == 2
+    assert out.shape == (2, 10), "one row of scores per image, whatever the model's batch"
+    assert ("create_image", 46, 30, 3) in fake.calls and ("create_image", 12, 20, 3) in fake.calls
+    assert out[0].argmax() == 6 and out[1].argmax() == 2 and out.max() == 1.0   # row 0 only, never padding
     r.close()
     assert fake.calls[-2:] == [("close_input",), ("wait_until_done",)]
+
+
+def test_odd_sides_are_resized_not_cropped(monkeypatch):
+    """The vendor's script resizes an odd-sized image to the even size below (cv.resize, bilinear):
+    the last column and row of the image still show; a crop would drop them."""
+    fake = FakeVsx()
+    monkeypatch.setitem(sys.modules, "vaststreamx", fake)
+    r = runtime.open_runner("vsx", "mod", "v.json")
+    img = np.zeros((31, 47, 3), np.uint8)
+    img[:, -1] = 255                    # a white last column
+    img[-1, :, 1] = 255                 # a green last row
+    r.run_images([img])
+    chw = fake.images[-1]
+    assert chw.shape == (3, 30, 46)
+    assert chw[0, :-1, -1].min() > 200, "the white last column survives the resize"
+    assert chw[1, -1, :].min() > 200, "the green last row survives the resize"
+    assert chw[0, :-1, :-2].max() < 60, "and nothing else turns white"
+    even = (np.arange(4 * 6 * 3) % 250).astype(np.uint8).reshape(4, 6, 3)
+    r.run_images([even])
+    assert np.array_equal(fake.images[-1], even.transpose(2, 0, 1)), "even sides pass unchanged"
+    with pytest.raises(Effv2nbError, match="1x9 image"):
+        r.prepare_image(np.zeros((9, 1, 3), np.uint8))
+
+
+def test_async_mode_queues_a_batch_then_collects_it_in_order(monkeypatch):
+    fake = FakeVsx()
+    monkeypatch.setitem(sys.modules, "vaststreamx", fake)
+    r = runtime.open_runner("vsx", "mod", "v.json", batch=4)
+    imgs = [np.zeros((10, w, 3), np.uint8) for w in (12, 14, 16)]
+    sync = r.run_images(imgs, mode="sync")
+    n = len(fake.calls)
+    out = r.run_images(imgs, mode="async")
+    assert [c[0] for c in fake.calls[n:] if c[0] != "create_image"] == ["run_async"] * 3 + ["get_operator_output"] * 3
+    assert np.array_equal(out, sync) and [int(i) for i in out.argmax(1)] == [2, 4, 6]
+    with pytest.raises(ValueError):          # nothing queued: the stream answers like the vendor's
+        r.stream.get_operator_output(r.model_op)
 
 
 def test_vsx_runner_through_the_folder_pipeline(monkeypatch, tmp_path):
@@ -134,9 +207,15 @@ def test_vsx_runner_through_the_folder_pipeline(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "vaststreamx", fake)
     (tmp_path / "4").mkdir()
     Image.new("RGB", (14, 10)).save(tmp_path / "4" / "a.png")
+    Image.new("RGB", (15, 11)).save(tmp_path / "4" / "b.png")
+    Image.new("RGB", (1, 11)).save(tmp_path / "4" / "c.png")       # cannot be made even: skipped, listed
     r = runtime.open_runner("vsx", "mod", "v.json")
-    preds, stats = infer.run_folder(r, tmp_path, vdsp=None, mode="async", batch=1, progress=False)
-    assert preds[0].ids[0] == 4 and stats.images == 1
+    preds, stats = infer.run_folder(r, tmp_path, vdsp=None, mode="async", batch=2, progress=False)
+    assert [p.ids[0] for p in preds] == [4, 4] and stats.images == 2
+    assert [f.name for f, _ in stats.failed] == ["c.png"] and "1x11" in stats.failed[0][1]
+    assert ("run_async", 14, 10) in fake.calls and not any(c[0] == "run_sync" for c in fake.calls)
+    preds, _ = infer.run_folder(r, tmp_path, vdsp=None, mode="sync", batch=2, progress=False)
+    assert [p.ids[0] for p in preds] == [4, 4] and any(c[0] == "run_sync" for c in fake.calls)
 
 
 def test_to_probs_keeps_probabilities():
