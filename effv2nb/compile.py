@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import io
 import logging
 import json
@@ -374,14 +375,12 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     t0 = time.perf_counter()
     log(f"compiling {config_path} -> {mod_onnx} ({dtype}, open stack: ONNX Runtime {ort.__version__})")
     check, int8_check = {}, None
-    # both files replaced, or neither
-    with atomic_paths(mod_onnx, mod_json) as (tmp, tmp_json), \
-            tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as work:
+    with atomic_paths(mod_onnx, mod_json) as (tmp, tmp_json):   # both files replaced, or neither
         if dtype == "fp16":
             convert_fp16(ckpt, tmp)
             probe = [_fixed_input(_session(ckpt), batch=1, seed=s)[cfg.input_name] for s in range(4)]
         else:
-            probe, int8_check = _compile_int8(cfg, config_path, ckpt, files, qs, Path(work), tmp, log, progress)
+            probe, int8_check = _compile_int8(cfg, config_path, ckpt, files, qs, tmp, log, progress)
         check = compare(ckpt, tmp, probe)
         if int8_check:
             chosen = next(c for c in int8_check["decision"]["candidates"]
@@ -426,8 +425,12 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
 CHECK_IMAGES = 16      # calibration images the int8 guard measures exact against host on (8 when quick)
 
 
-def _compile_int8(cfg, config_path, ckpt, files, qs, work: Path, out, log, progress):
-    """Quantize into ``out``, deciding ``reduce_range`` with the int8 guard; returns (probe, record)."""
+def _compile_int8(cfg, config_path, ckpt, files, qs, out, log, progress):
+    """Quantize into ``out``, deciding ``reduce_range`` with the int8 guard; returns (probe, record).
+
+    The first candidate is written to ``out`` itself (a temporary name in the output folder), a second
+    one (``auto`` on a saturating host) beside it under a temporary name too; the loser is removed.
+    """
     from . import cpu, int8_guard
     from .calibration import CalibrationReader
     from .folds import spread
@@ -440,19 +443,26 @@ def _compile_int8(cfg, config_path, ckpt, files, qs, work: Path, out, log, progr
     log(f"calibrating on {len(files)} images from {cfg.dataset_path} "
         f"({qs['calibrate_mode']} -> {qs['calibrate_method']}, per-channel {qs['per_channel']}, "
         f"reduce_range {str(qs['reduce_range']).lower()}, chunks of {_chunk_for(len(files), qs['chunk_size'])})")
+    out = Path(out)
+    targets = [out, out.with_name(out.name[: -len(".tmp")] + "_7bit.tmp" if out.name.endswith(".tmp")
+                                  else out.name + ".7bit")]
     made = {}
 
     def measure(reduce_range: bool) -> dict:
         reader = CalibrationReader(files, cfg.dataset.process_ops, cfg.input_name, progress=progress)
         made[reduce_range] = quantize_int8(
-            ckpt, work / f"reduce_range_{str(reduce_range).lower()}.onnx", reader,
+            ckpt, targets[len(made)], reader,
             calibrate_mode=qs["calibrate_mode"], per_channel=qs["per_channel"], reduce_range=reduce_range,
             nodes_to_exclude=qs["nodes_to_exclude"], activation_type=qs["activation_type"],
             weight_type=qs["weight_type"], chunk_size=qs["chunk_size"])
         return int8_guard.check(ref, made[reduce_range], probe)
 
-    decision = int8_guard.decide(qs["reduce_range"], measure, log, where=str(config_path))
-    shutil.move(str(made[decision["chosen"]]), str(out))
+    try:
+        decision = int8_guard.decide(qs["reduce_range"], measure, log, where=str(config_path))
+        if made[decision["chosen"]] != out:
+            os.replace(made[decision["chosen"]], out)
+    finally:
+        targets[1].unlink(missing_ok=True)
     facts = cpu.facts()
     return list(probe), {"cpu": dict(facts, kind=cpu.kind(facts), line=cpu.describe(facts)),
                          "probe_images": [str(f) for f in spread(files, len(probe))], "decision": decision}
