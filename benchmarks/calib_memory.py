@@ -1,7 +1,7 @@
 """Peak memory and wall time of an int8 (or fp16) compile of an rw model with many calibration images.
 
 ORT's histogram calibrators keep every intermediate tensor of every calibration image in memory
-(~66 MB per image for efficientnetv2_rw_t at 288). ``effv2nb.compile.quantize_int8`` calibrates
+(~66 MB per image for efficientnetv2_rw_t at 288). ``effv2nb.compile.build.quantize_int8`` calibrates
 in chunks, so peak RSS stays flat in the number of images. Run it under GNU time:
 
     /usr/bin/time -v python benchmarks/calib_memory.py --images 500 --mode percentile
@@ -9,7 +9,7 @@ in chunks, so peak RSS stays flat in the number of images. Run it under GNU time
 There are no ImageNet images offline: the calibration set is made of real photos shipped with
 matplotlib (``grace_hopper.jpg``, ``Minduka_Present_Blue_Pack.png``), as random crops, flips,
 scales and colour jitter, written as JPEG to ``WORKDIR/calib``. The model's weights are whatever
-``effv2nb.models.load`` resolves (random offline unless ``EFFV2NB_WEIGHTS`` or the hub cache).
+``effv2nb.model.models.load`` resolves (random offline unless ``EFFV2NB_WEIGHTS`` or the hub cache).
 """
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "effv2nb_bench"))
     args = p.parse_args(argv)
 
-    from effv2nb import config, models
-    from effv2nb.compile import compile_config, read_manifest
-    from effv2nb.export import condition_random_model, export_onnx
+    from effv2nb.formats import build_config as config
+    from effv2nb.model import models
+    from effv2nb.compile.build import compile_config, read_manifest
+    from effv2nb.export.onnx_export import condition_random_model, export_onnx
 
     work = Path(args.workdir)
     size = args.size or models.load(args.model, weights="random").effv2nb_info.input_size

@@ -9,10 +9,10 @@ exact QDQ path (the accelerator's arithmetic) and on this CPU's kernels. Recipes
 - ``shipped percentile``: the shipped build YAML's settings (percentile, per-channel), as compile runs them;
 - ``recommended``: the suite's all-int8 recipe (MinMax, per-channel, ``reduce_range: auto`` — one extra
   quantization only where this CPU saturates);
-- ``nncf``: ``nncf.quantize`` with its defaults (``effv2nb.nncf_ptq``).
+- ``nncf``: ``nncf.quantize`` with its defaults (``effv2nb.quant.nncf_ptq``).
 
 Calibration images are the stand-in photos of ``benchmarks/calib_memory.py`` (no ImageNet offline);
-weights are whatever ``effv2nb.models.load`` resolves (random offline: SQNR then measures the
+weights are whatever ``effv2nb.model.models.load`` resolves (random offline: SQNR then measures the
 quantizer on a conditioned random network, not ImageNet accuracy). Prints one line per recipe.
 """
 from __future__ import annotations
@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHILD = """
 import json, sys, time, numpy as np
-from effv2nb import quant_analysis as qa, int8_paths
-from effv2nb.int8_recipes import Recipe
+from effv2nb.quant import quant_analysis as qa, int8_paths
+from effv2nb.quant.int8_recipes import Recipe
 recipe, fp32, calib_npy, out = sys.argv[1:5]
 calib = list(np.load(calib_npy)[:, None])
 t = time.perf_counter()
 if recipe == "nncf":
-    from effv2nb import nncf_ptq
+    from effv2nb.quant import nncf_ptq
     nncf_ptq.quantize_nncf(fp32, out, calib)
 elif recipe == "recommended":
     Recipe("recommended", "max", per_channel=True, reduce_range="auto", num_calib=len(calib)).quantize(fp32, out, calib)
@@ -57,10 +57,13 @@ def main():
     import numpy as np
 
     from calib_memory import make_photos
-    from effv2nb import cpu, int8_paths, models, preprocess
-    from effv2nb import quant_analysis as qa
-    from effv2nb.datasets import list_images
-    from effv2nb.export import condition_random_model, export_onnx
+    from effv2nb.core import cpu
+    from effv2nb.quant import int8_paths
+    from effv2nb.model import models
+    from effv2nb.device import preprocess
+    from effv2nb.quant import quant_analysis as qa
+    from effv2nb.data.datasets import list_images
+    from effv2nb.export.onnx_export import condition_random_model, export_onnx
 
     work = Path(a.work or tempfile.mkdtemp(prefix="effv2nb-calib-time-"))
     model = models.load(a.model)

@@ -11,11 +11,11 @@ slower. Prints the same lines as `python -m effv2nb int8-report`.
 import argparse
 import sys
 
-from effv2nb import emulated_cpu
+from effv2nb.quant import emulated_cpu
 
 CHILD = """
 import sys
-from effv2nb import int8_report as rep
+from effv2nb.quant import int8_report as rep
 quick = sys.argv[1] == "1"
 st = rep.prepare("tiny", quick=quick, log=lambda _l: None)
 rep.choose_best_int8(st, log=print)

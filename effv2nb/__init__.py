@@ -7,7 +7,7 @@ import os
 # waiting (set before torch loads; an explicit setting wins) keeps both at full speed.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .errors import Effv2nbError  # noqa: E402
+from effv2nb.core.errors import Effv2nbError  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Effv2nbError", "__version__"]

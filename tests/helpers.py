@@ -1,8 +1,8 @@
 """Small helpers shared by test modules (tests/ is on sys.path under pytest)."""
 import yaml
 
-from effv2nb import config
-from effv2nb.settings import DATA_DIR
+from effv2nb.formats import build_config as config
+from effv2nb.core.settings import DATA_DIR
 
 CONFIGS = DATA_DIR / "configs"
 

@@ -1,11 +1,11 @@
-"""The tests' door to ``effv2nb.emulated_cpu``: skip without qemu, except under CI, which installs it."""
+"""The tests' door to ``effv2nb.quant.emulated_cpu``: skip without qemu, except under CI, which installs it."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from effv2nb import emulated_cpu
+from effv2nb.quant import emulated_cpu
 
 
 def require_qemu():
@@ -18,6 +18,6 @@ def require_qemu():
 
 
 def run_python(args, env=None, timeout=900, cwd=None):
-    """``python ARGS`` on an emulated Haswell (AVX2, no VNNI); see ``effv2nb.emulated_cpu.run_python``."""
+    """``python ARGS`` on an emulated Haswell (AVX2, no VNNI); see ``effv2nb.quant.emulated_cpu.run_python``."""
     require_qemu()
     return emulated_cpu.run_python(args, env=env, timeout=timeout, cwd=cwd)

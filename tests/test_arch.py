@@ -1,10 +1,10 @@
-"""effv2nb.arch: stage tables read from the models."""
+"""effv2nb.model.arch: stage tables read from the models."""
 import pytest
 import timm
 import torch
 
-from effv2nb import arch
-from effv2nb.tiny import build_tiny
+from effv2nb.model import arch
+from effv2nb.model.tiny import build_tiny
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from effv2nb import config, config_editor, vdsp
-from effv2nb.cli import main
-from effv2nb.compile import compile_config, read_manifest
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.formats import build_config as config, vdsp
+from effv2nb.ui import config_editor
+from effv2nb.cli.main import main
+from effv2nb.compile.build import compile_config, read_manifest
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 CONFIGS = DATA_DIR / "configs"
 VDSP = CONFIGS / "tiny-vdsp_params.json"

@@ -9,10 +9,15 @@ import shutil
 import numpy as np
 import pytest
 
-from effv2nb import calibration, config, images, infer, models, preprocess, runtime, upload, vdsp
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.compile import calibration
+from effv2nb.formats import build_config as config, vdsp
+from effv2nb.data import images
+from effv2nb.device import infer, preprocess, runtime
+from effv2nb.model import models
+from effv2nb.ui import upload
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 from test_images import GOOD, _bomb_header, _truncated
 
 PREFIX = str(DATA_DIR / "tiny_64")                      # ort runs data/tiny_64.onnx

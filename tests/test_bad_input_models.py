@@ -12,10 +12,11 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from effv2nb import config, models
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.formats import build_config as config
+from effv2nb.model import models
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 VDSP = DATA_DIR / "configs" / "tiny-vdsp_params.json"
 IMG = next((DIGITS_DIR / "val" / "6").iterdir())
@@ -141,7 +142,7 @@ def test_onnx_input_size_differs_from_build_shape(tmp_path, capsys, monkeypatch)
 
 def test_onnx_input_size_differs_from_vdsp_output(tmp_path, capsys):
     """The tiny ONNX takes 64x64; a vdsp file made for 96x96 is refused before any image is read."""
-    from effv2nb import vdsp
+    from effv2nb.formats import vdsp
 
     v = tmp_path / "tiny96.json"
     vdsp.save_vdsp(vdsp.generate_vdsp("tiny", size=96), v)
@@ -153,7 +154,7 @@ def test_onnx_input_size_differs_from_vdsp_output(tmp_path, capsys):
 
 
 def test_library_load_of_evil_checkpoint_via_runtime(tmp_path):
-    from effv2nb import runtime
+    from effv2nb.device import runtime
 
     ckpt = _evil(tmp_path)
     with pytest.raises(Effv2nbError, match="refused"):

@@ -2,10 +2,12 @@
 through ``eval-topk`` (exit 2, no traceback). The happy path is tested in test_results.py."""
 import pytest
 
-from effv2nb import evaluate, labels, results
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.device import evaluate
+from effv2nb.data import labels
+from effv2nb.formats import result_file as results
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DIGITS_DIR
 
 LABELS = DIGITS_DIR / "labels.txt"
 

@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from effv2nb import models
-from effv2nb.cli import main
-from effv2nb.export import export_onnx
-from effv2nb.settings import DATA_DIR
+from effv2nb.model import models
+from effv2nb.cli.main import main
+from effv2nb.export.onnx_export import export_onnx
+from effv2nb.core.settings import DATA_DIR
 
 
 @pytest.fixture(scope="module")

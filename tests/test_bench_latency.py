@@ -6,8 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from effv2nb import bench, runtime
-from effv2nb.cli import main
+from effv2nb.bench import measure as bench
+from effv2nb.device import runtime
+from effv2nb.cli.main import main
 
 WARMUP_MS = 999.0                      # far off: a warm-up counted as a measurement would show in p99
 

@@ -1,4 +1,4 @@
-"""effv2nb.blocks: plain MBConv / Fused-MBConv / SE, and from_timm equivalence on every block."""
+"""effv2nb.model.blocks: plain MBConv / Fused-MBConv / SE, and from_timm equivalence on every block."""
 import pytest
 import timm
 import torch
@@ -6,9 +6,9 @@ import torch.nn as nn
 from timm.models._efficientnet_blocks import (ConvBnAct, DepthwiseSeparableConv, EdgeResidual,
                                               InvertedResidual, SqueezeExcite as TimmSE)
 
-from effv2nb import arch, blocks
-from effv2nb.errors import Effv2nbError
-from effv2nb.tiny import build_tiny
+from effv2nb.model import arch, blocks
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.model.tiny import build_tiny
 
 MODELS = [("tiny", 64), ("efficientnetv2_rw_t", 288), ("efficientnetv2_rw_s", 384), ("efficientnetv2_rw_m", 416)]
 

@@ -9,12 +9,13 @@ import pytest
 
 from helpers import shipped_config
 
-from effv2nb import calibration, cli, config
-from effv2nb.compile import (MOD_JSON, _chunk_for, compile_config, convert_fp16, quantize_int8,
-                             read_manifest)
-from effv2nb.errors import Effv2nbError
-from effv2nb.export import ort_session
-from effv2nb.settings import DATA_DIR
+from effv2nb.compile import calibration
+from effv2nb.cli import main as cli
+from effv2nb.formats import build_config as config
+from effv2nb.compile.build import MOD_JSON, _chunk_for, compile_config, convert_fp16, quantize_int8, read_manifest
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.export.onnx_export import ort_session
+from effv2nb.core.settings import DATA_DIR
 
 CONFIGS = DATA_DIR / "configs"
 TINY_ONNX = DATA_DIR / "tiny_64.onnx"

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 from helpers import shipped_config
 
-from effv2nb.compile import compile_config
+from effv2nb.compile.build import compile_config
 
 FIRST_CONV = "/conv_stem/Conv"
 

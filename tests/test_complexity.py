@@ -1,12 +1,12 @@
-"""effv2nb.complexity: counts, the seed's table reconciled, and the CLI line."""
+"""effv2nb.model.complexity: counts, the seed's table reconciled, and the CLI line."""
 import re
 
 import pytest
 import timm
 
-from effv2nb import complexity
-from effv2nb.cli import main
-from effv2nb.tiny import build_tiny
+from effv2nb.model import complexity
+from effv2nb.cli.main import main
+from effv2nb.model.tiny import build_tiny
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,9 +6,10 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from effv2nb import cli, config
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR
+from effv2nb.cli import main as cli
+from effv2nb.formats import build_config as config
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR
 
 FORMATS = Path(__file__).resolve().parents[2] / "shared" / "formats"
 VENDOR = FORMATS / "timm_efficientnet.yaml"

@@ -4,9 +4,9 @@ import shutil
 import pytest
 import yaml
 
-from effv2nb import config
-from effv2nb.config_editor import ConfigEditor, apply_form, check_form, form_values_from_config
-from effv2nb.settings import DATA_DIR
+from effv2nb.formats import build_config as config
+from effv2nb.ui.config_editor import ConfigEditor, apply_form, check_form, form_values_from_config
+from effv2nb.core.settings import DATA_DIR
 
 CONFIGS = DATA_DIR / "configs"
 
@@ -93,7 +93,7 @@ def test_pure_functions():
 
 
 def test_open_editor_shows_a_broken_file_as_one_line(tmp_path):
-    from effv2nb.config_editor import open_editor
+    from effv2nb.ui.config_editor import open_editor
 
     bad = tmp_path / "broken.yaml"
     bad.write_text("backend: [unclosed\n")

@@ -4,10 +4,10 @@ import os
 import pytest
 from PIL import Image
 
-from effv2nb import labels
-from effv2nb.datasets import folder_samples, list_images
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.data import labels
+from effv2nb.data.datasets import folder_samples, list_images
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DIGITS_DIR
 
 
 def test_digits_folders_are_complete():
@@ -22,7 +22,7 @@ def test_digits_folders_are_complete():
 
 
 def test_digit_splits_are_disjoint_and_deterministic():
-    from effv2nb import digits
+    from effv2nb.data import digits
 
     a, b = digits.splits(), digits.splits()
     sets = [set(a[k].indices.tolist()) for k in ("train", "calib", "val")]

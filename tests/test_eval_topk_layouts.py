@@ -2,8 +2,10 @@
 with the vendor's own ImageNet label list), and never prints a metric the file cannot carry."""
 import pytest
 
-from effv2nb import datasets, evaluate, labels, results
-from effv2nb.cli import main
+from effv2nb.data import datasets, labels
+from effv2nb.device import evaluate
+from effv2nb.formats import result_file as results
+from effv2nb.cli.main import main
 
 VENDOR_480 = "cash machine, cash dispenser, automated teller machine, automatic teller machine, automated teller"
 

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from effv2nb import cli, models
-from effv2nb.errors import Effv2nbError
-from effv2nb.export import MAX_REL_L2, check_export, export_onnx, graph_io
-from effv2nb.settings import DATA_DIR
+from effv2nb.cli import main as cli
+from effv2nb.model import models
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.export.onnx_export import MAX_REL_L2, check_export, export_onnx, graph_io
+from effv2nb.core.settings import DATA_DIR
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_shipped_tiny_onnx_matches_weights(tiny):
 
 
 def test_condition_random_model_only_touches_random(tiny, tmp_path):
-    from effv2nb.export import condition_random_model
+    from effv2nb.export.onnx_export import condition_random_model
 
     assert condition_random_model(tiny) is False
     rnd = models.load("tiny", weights="random")
@@ -76,7 +77,7 @@ def test_identity_nodes_stripped():
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from effv2nb.export import _strip_identities
+    from effv2nb.export.onnx_export import _strip_identities
 
     w = numpy_helper.from_array(np.ones((2, 2), np.float32), "w")
     g = helper.make_graph(

@@ -30,10 +30,12 @@ import pytest
 
 from helpers import shipped_config
 
-from effv2nb import config_editor, models, npz, preprocess, runtime, train
-from effv2nb.cli import main
-from effv2nb.compile import MOD_JSON, MOD_ONNX, read_manifest, sha256_file
-from effv2nb.settings import DATA_DIR, DIGITS_DIR, REPO_DIR
+from effv2nb.ui import config_editor
+from effv2nb.model import models, train
+from effv2nb.device import npz, preprocess, runtime
+from effv2nb.cli.main import main
+from effv2nb.compile.build import MOD_JSON, MOD_ONNX, read_manifest, sha256_file
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR, REPO_DIR
 
 CONFIGS = DATA_DIR / "configs"
 VDSP = CONFIGS / "tiny-vdsp_params.json"
@@ -190,7 +192,7 @@ def _editor_run(ctx, fresh, capsys):
 
 def _fake_training(**_):
     import torch
-    from effv2nb.tiny import build_tiny
+    from effv2nb.model.tiny import build_tiny
 
     torch.manual_seed(0)
     return build_tiny(), [{"val_top1": 90.0, "val_top5": 99.0, "seconds": 0.0}]
@@ -368,8 +370,8 @@ def test_int8_compile_with_a_file_size_limit_is_one_line(tmp_path):
 
 _KILLER = """
 import os, signal, sys
-from effv2nb import compile as c
-from effv2nb.cli import main
+from effv2nb.compile import build as c
+from effv2nb.cli.main import main
 real = c._smoke_run
 def die(path):          # the model is written to its temporary file: now die, with no chance to clean up
     real(path)
@@ -402,8 +404,8 @@ def test_compile_killed_hard_then_plain_compile(earlier, tmp_path):
 _RACER = """
 import sys, time
 from pathlib import Path
-from effv2nb import compile as c
-from effv2nb.cli import main
+from effv2nb.compile import build as c
+from effv2nb.cli.main import main
 me, other = Path(sys.argv[2]), Path(sys.argv[3])
 real = c._smoke_run
 def meet(path):         # both processes are between writing and renaming: wait for the other one

@@ -1,4 +1,4 @@
-"""Disjoint folds and even picks (effv2nb.folds), and the compile sampler that uses them."""
+"""Disjoint folds and even picks (effv2nb.data.folds), and the compile sampler that uses them."""
 import shutil
 from collections import Counter
 
@@ -6,10 +6,12 @@ import pytest
 
 from helpers import shipped_config
 
-from effv2nb import calibration, config, folds
-from effv2nb.errors import Effv2nbError
-from effv2nb.labels import from_txt
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.compile import calibration
+from effv2nb.formats import build_config as config
+from effv2nb.data import folds
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.data.labels import from_txt
+from effv2nb.core.settings import DIGITS_DIR
 
 LABELS = from_txt(DIGITS_DIR / "labels.txt")
 

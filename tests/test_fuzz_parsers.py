@@ -13,9 +13,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from effv2nb import config, evaluate, labels, preprocess, results, vdsp
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR
+from effv2nb.formats import build_config as config, result_file as results, vdsp
+from effv2nb.device import evaluate, preprocess
+from effv2nb.data import labels
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR
 
 CONFIGS = DATA_DIR / "configs"
 N = {"random": 700, "mutate": 1200, "bytes": 300}    # per parser: ~2,200 inputs each, ~6,600 in all

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effv2nb.errors import Effv2nbError
-from effv2nb.images import decode_image, read_image
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.data.images import decode_image, read_image
 
 
 def _bytes(img, fmt, **kw):

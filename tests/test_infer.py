@@ -6,14 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from effv2nb import infer, models, preprocess, runtime
-from effv2nb.cli import main
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.device import infer, preprocess, runtime
+from effv2nb.model import models
+from effv2nb.cli.main import main
+from effv2nb.core.settings import DIGITS_DIR
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from effv2nb.export import export_onnx
+    from effv2nb.export.onnx_export import export_onnx
     root = tmp_path_factory.mktemp("infer")
     model = models.load("tiny")
     export_onnx(model, root / "ws" / "tiny" / "mod.onnx")

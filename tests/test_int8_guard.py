@@ -10,8 +10,9 @@ from onnx import numpy_helper
 from helpers import shipped_config
 from no_vnni import run_python
 
-from effv2nb import cpu, int8_guard
-from effv2nb.compile import compile_config, read_manifest
+from effv2nb.core import cpu
+from effv2nb.quant import int8_guard
+from effv2nb.compile.build import compile_config, read_manifest
 
 # Measured on an AVX2 machine without VNNI (AMD EPYC, Zen 3), the tiny model and the shipped
 # per-channel percentile config: 8-bit weights saturate the host kernels, 7-bit weights do not.

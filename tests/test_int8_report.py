@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from effv2nb import cli
+from effv2nb.cli import main as cli
 
 LINE = re.compile(r"recipe: (\S+) exact_sqnr_db: (\S+) host_sqnr_db: (\S+) agreement: (\S+) top1: (\S+) "
                   r"images_per_s: (\S+) compile_s: (\S+)$")

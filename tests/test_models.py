@@ -6,10 +6,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from effv2nb import models
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import TINY_WEIGHTS
-from effv2nb.tiny import build_tiny
+from effv2nb.model import models
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import TINY_WEIGHTS
+from effv2nb.model.tiny import build_tiny
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_bundled_tiny_and_random(monkeypatch):
 
 
 def test_bundled_weights_match_their_checksum():
-    from effv2nb.train import sha256
+    from effv2nb.model.train import sha256
 
     recorded = (TINY_WEIGHTS.parent / (TINY_WEIGHTS.name + ".sha256")).read_text().split()[0]
     assert sha256(TINY_WEIGHTS) == recorded

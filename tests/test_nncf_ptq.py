@@ -11,9 +11,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from effv2nb import int8_paths as ip, labels, nncf_ptq, preprocess, quant_analysis as qa
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.quant import int8_paths as ip, nncf_ptq, quant_analysis as qa
+from effv2nb.data import labels
+from effv2nb.device import preprocess
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 FP32 = DATA_DIR / "tiny_64.onnx"
 N_CALIB = 16
@@ -138,7 +140,7 @@ PROBE = textwrap.dedent("""
     sys.addaudithook(hook)
     from unittest.mock import MagicMock
     import numpy as np
-    from effv2nb import nncf_ptq
+    from effv2nb.quant import nncf_ptq
     if sys.argv[2] == "quantize":
         calib = [np.random.default_rng(i).standard_normal((1, 3, 64, 64), dtype=np.float32) for i in range(4)]
         nncf_ptq.quantize_nncf(sys.argv[3], sys.argv[4], calib)

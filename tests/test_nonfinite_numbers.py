@@ -13,10 +13,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers import shipped_config
 
-from effv2nb import config, config_editor, npz, preprocess, results, vdsp
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.formats import build_config as config, result_file as results, vdsp
+from effv2nb.ui import config_editor
+from effv2nb.device import npz, preprocess
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 CONFIGS = DATA_DIR / "configs"
 VDSP_RAW = json.loads((CONFIGS / "tiny-vdsp_params.json").read_text())
@@ -124,7 +126,7 @@ def test_check_and_infer_agree_on_every_number(scratch, doc):
     passed -> the host preprocessing takes it; refused -> infer refuses the same key."""
     p = scratch / "v.json"
     p.write_text(json.dumps(doc))                          # NaN / Infinity as Python's json writes them
-    from effv2nb.cmd_config import check_file
+    from effv2nb.cli.config import check_file
     _, errors, _ = check_file(p)                           # what `config check` runs
     try:
         loaded = preprocess.load_vdsp(p)                   # what infer runs ...
@@ -238,7 +240,7 @@ def test_npz_input_must_be_uint8(tmp_path):
     np.savez(p, input_0=np.full((3, 8, 8), np.nan, np.float32))
     dl = tmp_path / "dl.txt"
     dl.write_text(f"{p}\n")
-    from effv2nb import runtime
+    from effv2nb.device import runtime
     with pytest.raises(Effv2nbError, match="uint8 image"):
         npz.run_datalist(runtime.open_runner("ort", PREFIX), dl, tmp_path / "out", VDSP_RAW)
 

@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 
-from effv2nb import models, npz, preprocess, runtime
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.model import models
+from effv2nb.device import npz, preprocess, runtime
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DIGITS_DIR
 
 
 def test_npz_roundtrip_gives_the_same_figures_as_infer(tmp_path, capsys):
-    from effv2nb.export import export_onnx
+    from effv2nb.export.onnx_export import export_onnx
     model = models.load("tiny")
     onnx_path = export_onnx(model, tmp_path / "mod.onnx")
     src = tmp_path / "val"
@@ -35,7 +36,8 @@ def test_npz_roundtrip_gives_the_same_figures_as_infer(tmp_path, capsys):
     assert main(["eval-topk", str(res), "--label-txt", str(DIGITS_DIR / "labels.txt")]) == 0
     assert capsys.readouterr().out.strip() == "top1_rate: 100 top5_rate: 100"
     # same top-1 as the image path
-    from effv2nb import infer, results
+    from effv2nb.device import infer
+    from effv2nb.formats import result_file as results
     preds, _ = infer.run_folder(runner, src, vdsp, mode="sync", batch=4, progress=False)
     assert [r.ids[0] for r in results.read(res)] == [p.ids[0] for p in preds]
 

@@ -1,11 +1,11 @@
-"""effv2nb.paper: progressive schedule, network variants, timing helpers."""
+"""effv2nb.model.paper: progressive schedule, network variants, timing helpers."""
 import pytest
 import torch
 
-from effv2nb import paper
-from effv2nb.blocks import block_kind
-from effv2nb.errors import Effv2nbError
-from effv2nb.tiny import build_tiny
+from effv2nb.model import paper
+from effv2nb.model.blocks import block_kind
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.model.tiny import build_tiny
 
 
 @pytest.mark.parametrize("setting,first,last", [

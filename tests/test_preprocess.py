@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from effv2nb import preprocess
-from effv2nb.errors import Effv2nbError
+from effv2nb.device import preprocess
+from effv2nb.core.errors import Effv2nbError
 
 MEAN = [0.485107421875, 0.4560546875, 0.406005859375]
 STD = [0.22900390625, 0.2239990234375, 0.2249755859375]
@@ -98,7 +98,7 @@ def test_bad_params_are_one_line_errors(over, msg):
 
 
 def test_shipped_vendor_file_and_timm_transform_differ_for_rw_t():
-    from effv2nb.settings import REPO_DIR
+    from effv2nb.core.settings import REPO_DIR
     import json
     path = REPO_DIR / "data" / "configs" / "timm-efficientnetv2_rw_t-vdsp_params.json"
     if not path.is_file():
@@ -109,9 +109,9 @@ def test_shipped_vendor_file_and_timm_transform_differ_for_rw_t():
 
 
 def test_timm_transform_for_tiny_is_close_to_vdsp_on_native_size():
-    from effv2nb import models
-    from effv2nb.settings import DIGITS_DIR
-    from effv2nb.images import read_image
+    from effv2nb.model import models
+    from effv2nb.core.settings import DIGITS_DIR
+    from effv2nb.data.images import read_image
     model = models.load("tiny")
     tf = preprocess.timm_transform(model)
     img = read_image(next((DIGITS_DIR / "val" / "3").iterdir()))

@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from effv2nb import models, preprocess, quant_analysis as qa
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.model import models
+from effv2nb.device import preprocess
+from effv2nb.quant import quant_analysis as qa
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 
 def test_metrics():
@@ -19,7 +21,7 @@ def test_metrics():
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from effv2nb.export import export_onnx
+    from effv2nb.export.onnx_export import export_onnx
     work = tmp_path_factory.mktemp("qa")
     model = models.load("tiny")
     fp32 = export_onnx(model, work / "fp32.onnx")
@@ -74,7 +76,7 @@ def test_table_layer_sqnr_and_fallback_to_compile(env, tmp_path):
     base_yaml = DATA_DIR / "configs" / "tiny_int8.yaml"
     if not base_yaml.is_file():
         pytest.skip("shipped build configs not present")
-    from effv2nb.config import load_build_config
+    from effv2nb.formats.build_config import load_build_config
     out = qa.fallback_config(base_yaml, tmp_path / "best.yaml", res.recipe, checkpoint=fp32,
                              workspace=tmp_path / "ws", name="tiny_best")
     cfg, _ = load_build_config(out, check_paths=True)

@@ -3,13 +3,15 @@ of the fallback it drives: keeping the most sensitive group in float raises the 
 keeping the least sensitive one."""
 import pytest
 
-from effv2nb import models, preprocess, quant_analysis as qa
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.model import models
+from effv2nb.device import preprocess
+from effv2nb.quant import quant_analysis as qa
+from effv2nb.core.settings import DIGITS_DIR
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from effv2nb.export import export_onnx
+    from effv2nb.export.onnx_export import export_onnx
     work = tmp_path_factory.mktemp("sens")
     model = models.load("tiny")
     fp32 = export_onnx(model, work / "fp32.onnx")

@@ -1,9 +1,11 @@
 """Result file (FORMATS.md §3): exact line format, robust parsing, eval-topk by class index."""
 import pytest
 
-from effv2nb import evaluate, labels, results
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
+from effv2nb.device import evaluate
+from effv2nb.data import labels
+from effv2nb.formats import result_file as results
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
 
 
 def test_line_format_is_the_seeds():

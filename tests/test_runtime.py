@@ -6,13 +6,14 @@ import types
 import numpy as np
 import pytest
 
-from effv2nb import models, runtime
-from effv2nb.errors import Effv2nbError
+from effv2nb.model import models
+from effv2nb.device import runtime
+from effv2nb.core.errors import Effv2nbError
 
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
-    from effv2nb.export import export_onnx
+    from effv2nb.export.onnx_export import export_onnx
     model = models.load("tiny")
     return export_onnx(model, tmp_path_factory.mktemp("rt") / "tiny" / "mod.onnx"), model
 
@@ -202,7 +203,7 @@ def test_async_mode_queues_a_batch_then_collects_it_in_order(monkeypatch):
 
 def test_vsx_runner_through_the_folder_pipeline(monkeypatch, tmp_path):
     from PIL import Image
-    from effv2nb import infer
+    from effv2nb.device import infer
     fake = FakeVsx()
     monkeypatch.setitem(sys.modules, "vaststreamx", fake)
     (tmp_path / "4").mkdir()

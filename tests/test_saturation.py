@@ -1,4 +1,4 @@
-"""effv2nb.saturation: AVX2's saturating u8 x s8 pair sums, on hand-made matrices and on tiny's int8 convs.
+"""effv2nb.quant.saturation: AVX2's saturating u8 x s8 pair sums, on hand-made matrices and on tiny's int8 convs.
 
 All but the last test check the numpy model and the exact QDQ arithmetic, so they hold on any CPU. The
 last one runs ONNX Runtime's fused kernels on an emulated Haswell (tests/no_vnni.py) and checks that
@@ -10,9 +10,11 @@ import numpy as np
 import onnx
 import pytest
 
-from effv2nb import labels, preprocess, quant_analysis as qa, saturation as sat
-from effv2nb.metrics import sqnr_db
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.data import labels
+from effv2nb.device import preprocess
+from effv2nb.quant import quant_analysis as qa, saturation as sat
+from effv2nb.core.metrics import sqnr_db
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 from no_vnni import run_python
 
 FP32 = DATA_DIR / "tiny_64.onnx"

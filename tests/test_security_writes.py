@@ -12,10 +12,11 @@ import yaml
 from helpers import shipped_config
 
 import netguard
-from effv2nb import config, config_editor
-from effv2nb.cli import main
-from effv2nb.compile import MOD_JSON, MOD_ONNX
-from effv2nb.settings import DATA_DIR
+from effv2nb.formats import build_config as config
+from effv2nb.ui import config_editor
+from effv2nb.cli.main import main
+from effv2nb.compile.build import MOD_JSON, MOD_ONNX
+from effv2nb.core.settings import DATA_DIR
 
 NAME = "effv2nb_tiny_fp16"
 

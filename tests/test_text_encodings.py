@@ -11,10 +11,13 @@ import yaml
 
 from helpers import shipped_config
 
-from effv2nb import config, labels, models, npz, preprocess, results, runtime
-from effv2nb.cli import main
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR, DIGITS_DIR
+from effv2nb.formats import build_config as config, result_file as results
+from effv2nb.data import labels
+from effv2nb.model import models
+from effv2nb.device import npz, preprocess, runtime
+from effv2nb.cli.main import main
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
 CONFIGS = DATA_DIR / "configs"
 VDSP = CONFIGS / "tiny-vdsp_params.json"
@@ -272,7 +275,7 @@ def test_vdsp_json_refused(variant, tmp_path, capsys):
 
 # ---------------------------------------------------------------- the reader itself
 def test_the_reader_names_the_line_of_a_stray_byte():
-    from effv2nb.textio import decode_text
+    from effv2nb.core.textio import decode_text
 
     with pytest.raises(Effv2nbError) as exc:
         decode_text("a\nb\nc".encode() + b"\xff\nd", "f.txt", "label file")

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from effv2nb.train import train_tiny
+from effv2nb.model.train import train_tiny
 
 
 def test_training_is_deterministic():

@@ -4,8 +4,9 @@ import hashlib
 
 import torch
 
-from effv2nb import digits, models
-from effv2nb.cli import main
+from effv2nb.data import digits
+from effv2nb.model import models
+from effv2nb.cli.main import main
 
 
 def test_train_tiny_one_epoch(tmp_path, capsys, one_thread):

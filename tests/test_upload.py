@@ -7,8 +7,10 @@ import pytest
 from matplotlib import cbook
 from PIL import Image
 
-from effv2nb import images, models, upload
-from effv2nb.settings import DIGITS_DIR
+from effv2nb.data import images
+from effv2nb.model import models
+from effv2nb.ui import upload
+from effv2nb.core.settings import DIGITS_DIR
 
 
 @pytest.fixture(scope="module")

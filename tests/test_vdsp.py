@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from effv2nb import cli, config, vdsp
-from effv2nb.errors import Effv2nbError
-from effv2nb.settings import DATA_DIR
+from effv2nb.cli import main as cli
+from effv2nb.formats import build_config as config, vdsp
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.settings import DATA_DIR
 
 FORMATS = Path(__file__).resolve().parents[2] / "shared" / "formats"
 CONFIGS = DATA_DIR / "configs"

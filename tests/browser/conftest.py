@@ -2,7 +2,7 @@
 
 - ``lab_server`` copies the repository (without .git and build leftovers) into a temp folder and starts
   ``python -m jupyter lab`` there on a free loopback port with a random token. ``PYTHONPATH`` points at the
-  copy, so ``effv2nb.settings.REPO_DIR`` (and everything a notebook saves) lives in the copy, never in the
+  copy, so ``effv2nb.core.settings.REPO_DIR`` (and everything a notebook saves) lives in the copy, never in the
   checkout. The server inherits this process's environment (``EFFV2NB_QUICK=1``, ``HF_HUB_OFFLINE=1`` set
   by the root conftest.py), so notebooks run CI-sized. It is shut down (REST, then the process group) at the end.
 - ``lab_context`` launches ``/usr/bin/chromium`` (or ``EFFV2NB_CHROMIUM``) headless with a fresh user-data dir.

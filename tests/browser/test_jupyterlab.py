@@ -289,7 +289,7 @@ def test_config_editor_save_writes_dtype(lab_server, lab_context, shoot):
     saved = (set(named_paths) & set(written) or set(written)).pop()
     assert re.search(r"\bsaved\b", status, re.I), f"the form does not say it saved:\n{status[-800:]}"
 
-    from effv2nb import config                                # the suite's own validator reads it back
+    from effv2nb.formats import build_config as config  # the suite's own validator reads it back
     cfg, _warnings = config.load_build_config(saved)
     assert cfg.backend.dtype == new
     print(f"Save wrote {saved} with backend.dtype {old} -> {new}")

@@ -1,0 +1,1 @@
+"""Notebook 06, ``python -m effv2nb bench``: speed like the vendor's vamp, and precision/runtime comparisons."""

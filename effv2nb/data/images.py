@@ -1,0 +1,90 @@
+"""Decode user images safely into RGB: size caps, decompression-bomb guard, EXIF orientation.
+
+Accepted: anything Pillow reads — grayscale, palette/RGBA with transparency (composited on
+white), CMYK, 16-bit. Refused with an ``Effv2nbError`` naming the file: non-images, empty or
+truncated files, files over ``MAX_FILE_BYTES``, images over ``MAX_PIXELS``.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from effv2nb.core.errors import Effv2nbError
+
+MAX_FILE_BYTES = 20 * 1024 * 1024   # upload / file size cap
+MAX_PIXELS = 64 * 1024 * 1024       # 64 Mpx: beyond this we refuse before decoding
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+# Keep Pillow's own guard on (never set it to None); ours is stricter and checked first.
+if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = arr.max() if arr.size else 0
+        scale = 255.0 / (65535.0 if hi > 255 else max(hi, 255.0))
+        img = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+        arr = (arr - lo) / (hi - lo or 1.0) * 255.0
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "PA", "RGBa", "La"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def decode_image(data: bytes, name: str = "<upload>") -> Image.Image:
+    """Decode bytes to an RGB ``PIL.Image`` (EXIF orientation applied) or raise ``Effv2nbError``."""
+    if len(data) == 0:
+        raise Effv2nbError("empty file, not an image", name)
+    if len(data) > MAX_FILE_BYTES:
+        raise Effv2nbError(
+            f"file is {len(data) / 1e6:.1f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB cap", name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise Effv2nbError(
+                    f"image is {w}x{h} = {w * h / 1e6:.0f} Mpx, over the {MAX_PIXELS / 1e6:.0f} Mpx limit "
+                    "(decompression-bomb guard)", name)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except Effv2nbError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Effv2nbError(f"refused by the decompression-bomb guard ({exc})", name) from None
+    except UnidentifiedImageError:
+        raise Effv2nbError("not an image Pillow can read", name) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Effv2nbError(f"cannot decode image: {exc} (truncated or corrupt?)", name) from None
+
+
+def read_image(path) -> Image.Image:
+    """Read and decode an image file (see ``decode_image``)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise Effv2nbError(f"file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB cap", path)
+        data = path.read_bytes()
+    except Effv2nbError:
+        raise
+    except OSError as exc:
+        raise Effv2nbError(f"cannot read file: {exc.strerror or exc}", path) from None
+    return decode_image(data, str(path))

@@ -1,0 +1,322 @@
+"""``infer``: the vendor's step 4 (runstream inference) on a file or a folder, writing the result file.
+
+    python -m effv2nb infer --file-path IMAGE_OR_DIR --model-prefix PREFIX --vdsp-params JSON \\
+        [--label-txt FILE] --save-dir DIR --save-result-txt result.txt \\
+        [--infer-mode sync|async] [--batch N] [--backend ort|torch|vsx] [--device-id 0]
+
+``PREFIX`` is ``<workspace>/<name>/mod`` as compile writes it (``ort`` runs ``PREFIX.onnx``;
+see ``effv2nb.device.runtime`` for ``torch`` and ``vsx``). A folder is read as
+``DIR/<class folder>/<image>`` (any depth, sorted). The result file has the vendor's line format
+(``effv2nb.formats.result_file``) and is written atomically (replaced, not appended to). ``--save-dir`` is
+created and checked to be writable before any model loads: a folder that cannot be created or
+written fails at once, in one line naming it.
+
+Modes: ``sync`` decodes, preprocesses and runs one batch after the other; ``async`` decodes and
+preprocesses in a thread pool while the model runs the previous batch (ONNX Runtime releases
+the GIL), so the two overlap. With ``--backend vsx`` the mode also picks how images reach the
+device (``run_sync`` per image, or ``run_async`` per batch; see ``effv2nb.device.runtime``).
+
+Images that cannot be decoded are skipped and listed at the end (file and reason). Exit status:
+0 all images done; 1 some skipped (results for the others are written); 2 an error (nothing
+written, or no image could be read). A vdsp output size that differs from the model's input size
+is an error before any image is read. The result file is written once, at the end, by rename: an
+interrupted run leaves no (partial) result file and an older one is left as it was.
+
+``run_folder(runner, source, vdsp, mode, batch)`` is the pipeline itself, for notebooks and
+benchmarks; ``model_only`` times the runner alone on the same, already preprocessed, images.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from effv2nb.core import atomic
+from effv2nb.device import preprocess, runtime
+from effv2nb.formats import result_file as results
+from effv2nb.data.datasets import list_images
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.data.images import IMAGE_SUFFIXES, read_image
+
+MODES = ("sync", "async")
+
+
+@dataclass
+class Prediction:
+    path: Path
+    ids: list
+    probs: list
+    scores: np.ndarray | None = None   # all class probabilities, when asked for
+
+
+@dataclass
+class Stats:
+    mode: str
+    batch: int
+    images: int = 0
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    failed: list = field(default_factory=list)   # (path, reason)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        s = (f"{self.images} images in {self.seconds:.2f} s ({self.images_per_s:.1f} images/s, "
+             f"{self.mode}, batch {self.batch})")
+        if self.failed:
+            s += f"; {len(self.failed)} skipped"
+        return s
+
+
+def list_sources(source) -> list:
+    """Image paths from a file, a folder (recursive, sorted) or a list of paths."""
+    if isinstance(source, (list, tuple)):
+        return [Path(p) for p in source]
+    p = Path(source)
+    if p.is_file():
+        return [p]
+    if not p.exists():
+        raise Effv2nbError("no such file or folder", p)
+    files = list_images(p)
+    if not files:
+        raise Effv2nbError(f"no images found (suffixes {', '.join(IMAGE_SUFFIXES)})", p)
+    return files
+
+
+def check_sizes(runner, vdsp, vdsp_path=None) -> None:
+    """The vdsp output size must be the model's input size (when the model fixes one)."""
+    size = runner.input_size
+    if not runner.host_preprocess or not size:
+        return
+    op = preprocess.resolve(vdsp, size)
+    if (op.out_h, op.out_w) != tuple(size):
+        raise Effv2nbError(
+            f"the vdsp params give {op.out_h}x{op.out_w} images (OimageHeight x OimageWidth), the model takes "
+            f"{size[0]}x{size[1]} (regenerate them: python -m effv2nb config vdsp --model NAME --size {size[-1]})",
+            vdsp_path, "OpConfig.OimageWidth")
+
+
+def _loader(runner, vdsp):
+    size = runner.input_size
+    check_sizes(runner, vdsp)
+    op = preprocess.resolve(vdsp, size) if runner.host_preprocess else None
+
+    def load(path):
+        img = read_image(path)
+        if op is not None:
+            return preprocess.apply(op, img)
+        return runner.prepare_image(img)
+
+    return load
+
+
+def _infer(runner, items, mode: str = "sync"):
+    if runner.host_preprocess:
+        return runner.run(np.stack(items))
+    return runner.run_images(items, mode=mode)
+
+
+def _batches_sync(paths, load, batch, failed):
+    for i in range(0, len(paths), batch):
+        chunk, items = [], []
+        for p in paths[i:i + batch]:
+            try:
+                items.append(load(p))
+                chunk.append(p)
+            except Effv2nbError as exc:
+                failed.append((p, exc.message))
+        yield chunk, items
+
+
+def _load_chunk(load, chunk):
+    items, ok, bad = [], [], []
+    for p in chunk:
+        try:
+            items.append(load(p))
+            ok.append(p)
+        except Effv2nbError as exc:
+            bad.append((p, exc.message))
+    return ok, items, bad
+
+
+def _batches_async(paths, load, batch, failed, workers):
+    """Decode + preprocess whole batches in a thread pool, ``workers + 1`` batches ahead of the model."""
+    chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="effv2nb-decode") as pool:
+        pending = collections.deque()
+        it = iter(chunks)
+        for chunk in it:
+            pending.append(pool.submit(_load_chunk, load, chunk))
+            if len(pending) > workers:
+                break
+        while pending:
+            ok, items, bad = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_load_chunk, load, nxt))
+            failed.extend(bad)
+            yield ok, items
+
+
+def run_folder(runner, source, vdsp, mode: str = "async", batch: int = 8, topk: int = 5,
+               workers: int | None = None, progress: bool = True, keep_scores: bool = False):
+    """Run the decode -> preprocess -> model pipeline over ``source`` -> ``(predictions, stats)``.
+
+    ``source``: an image, a folder or a list of paths; ``vdsp``: the parsed vdsp dict (ignored by
+    runners that preprocess on the device, which read their own JSON).
+    """
+    if mode not in MODES:
+        raise Effv2nbError(f"unknown infer mode '{mode}'; choose sync or async", where="--infer-mode")
+    batch = int(batch)
+    if batch < 1:
+        raise Effv2nbError("batch must be at least 1", where="--batch")
+    paths = list_sources(source)
+    load = _loader(runner, vdsp)
+    stats = Stats(mode=mode, batch=batch)
+    workers = workers or max(1, min(4, (os.cpu_count() or 2)))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(paths), desc=f"infer ({mode})", unit="img", leave=False)
+    preds = []
+    t0 = time.perf_counter()
+    gen = _batches_sync(paths, load, batch, stats.failed) if mode == "sync" else \
+        _batches_async(paths, load, batch, stats.failed, workers)
+    done = 0
+    for chunk, items in gen:
+        if items:
+            tm = time.perf_counter()
+            probs = runtime.to_probs(_infer(runner, items, mode))
+            stats.model_seconds += time.perf_counter() - tm
+            k = min(topk, probs.shape[1])
+            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            for p, row, idx in zip(chunk, probs, order):
+                preds.append(Prediction(p, [int(i) for i in idx], [float(row[i]) for i in idx],
+                                        row.copy() if keep_scores else None))
+        if bar is not None:
+            bar.update(len(stats.failed) + len(preds) - done)
+            done = len(stats.failed) + len(preds)
+    stats.seconds = time.perf_counter() - t0
+    stats.images = len(preds)
+    if bar is not None:
+        bar.close()
+    return preds, stats
+
+
+def model_only(runner, source, vdsp, batch: int = 8, limit: int | None = None) -> float:
+    """Images per second of the runner alone, on the same images already decoded and preprocessed."""
+    paths = list_sources(source)[:limit] if limit else list_sources(source)
+    load = _loader(runner, vdsp)
+    items = []
+    for p in paths:
+        try:
+            items.append(load(p))
+        except Effv2nbError:
+            continue
+    if not items:
+        raise Effv2nbError("no readable image", source)
+    _infer(runner, items[:batch])  # warm-up
+    t = time.perf_counter()
+    for i in range(0, len(items), batch):
+        _infer(runner, items[i:i + batch])
+    dt = time.perf_counter() - t
+    return len(items) / dt if dt > 0 else float("inf")
+
+
+def labels_for(num_classes: int, label_txt=None, prefix=None):
+    """Class names for the result file: ``--label-txt``; else ImageNet for 1000 classes; else the
+    digit labels for ``torch:tiny``; else the class indices as names ("0", "1", ...)."""
+    from effv2nb.data import labels as labels_mod
+
+    if label_txt:
+        lab = labels_mod.from_txt(label_txt)
+    elif num_classes == 1000:
+        lab = labels_mod.imagenet()
+    else:
+        lab = None
+        if prefix and str(prefix).startswith("torch:") and str(prefix)[6:].partition("@")[0] == "tiny":
+            from effv2nb.core.settings import DIGITS_DIR
+
+            lab = labels_mod.from_txt(DIGITS_DIR / "labels.txt")
+        if lab is None:
+            lab = labels_mod.Labels(names=tuple(str(i) for i in range(num_classes)), source="class indices")
+    if len(lab) < num_classes:
+        raise Effv2nbError(f"label file has {len(lab)} names, the model has {num_classes} classes",
+                           label_txt, where="--label-txt")
+    return lab
+
+
+def to_records(preds, labels) -> list:
+    return [results.Record(str(p.path), p.ids, p.probs, [labels.name(i) for i in p.ids]) for p in preds]
+
+
+def add_arguments(parser):
+    parser.add_argument("--file-path", required=True, help="an image, or a folder DIR/<class folder>/<image>")
+    parser.add_argument("--model-prefix", required=True,
+                        help="<workspace>/<name>/mod as compile writes it (ort runs PREFIX.onnx); "
+                             "torch:<model name>[@weights] for --backend torch")
+    parser.add_argument("--vdsp-params", required=True, help="device preprocessing JSON (vdsp_params)")
+    parser.add_argument("--label-txt", default=None, help="class names, one per line in index order")
+    parser.add_argument("--save-dir", default="./output", help="folder for the result file")
+    parser.add_argument("--save-result-txt", default="result.txt", help="result file name inside --save-dir")
+    parser.add_argument("--infer-mode", choices=MODES, default="async")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--backend", choices=runtime.BACKENDS, default="ort")
+    parser.add_argument("--device-id", "--device", type=int, default=0, dest="device_id",
+                        help="device id (vsx backend)")
+    parser.add_argument("--workers", type=int, default=None, help="decode threads in async mode")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    vdsp = preprocess.load_vdsp(args.vdsp_params)
+    preprocess.resolve(vdsp, 1)  # validate what the host needs now, before any model loads
+    save_dir = Path(args.save_dir)
+    if save_dir.exists() and not save_dir.is_dir():
+        raise Effv2nbError("not a folder", save_dir, "--save-dir")
+    if Path(args.save_result_txt).name != args.save_result_txt:
+        raise Effv2nbError("must be a file name, not a path", args.save_result_txt, "--save-result-txt")
+    atomic.check_writable(save_dir, "--save-dir")     # before the work, not after it
+    if args.label_txt:
+        from effv2nb.data.labels import from_txt
+
+        from_txt(args.label_txt)                        # a label file that cannot be read fails now too
+    runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
+    try:
+        check_sizes(runner, vdsp, args.vdsp_params)
+        preds, stats = run_folder(runner, args.file_path, vdsp, mode=args.infer_mode, batch=args.batch,
+                                  workers=args.workers, progress=not args.no_progress)
+    finally:
+        runner.close()
+    if not preds:
+        reasons = "; ".join(f"{p}: {r}" for p, r in stats.failed[:3])
+        raise Effv2nbError(f"no image could be read ({reasons})", args.file_path, "--file-path")
+    num_classes = None
+    n_ids = max(max(p.ids) for p in preds) + 1
+    if runner.host_preprocess and hasattr(runner, "session"):
+        shape = runner.session.get_outputs()[0].shape
+        num_classes = shape[-1] if isinstance(shape[-1], int) else None
+    labels = labels_for(num_classes or n_ids, args.label_txt, args.model_prefix)
+    out = results.write(save_dir / args.save_result_txt, to_records(preds, labels))
+    if Path(args.file_path).is_file():
+        p = preds[0]
+        for k, (i, pr) in enumerate(zip(p.ids, p.probs)):
+            print(f"top-{k}: {labels.name(i)} (id {i}) {pr:.4f}")
+    print(f"device: {runner.describe()}")
+    print(f"wrote {out}")
+    print(stats.summary())
+    if stats.failed:
+        print(f"skipped {len(stats.failed)} image(s):", file=sys.stderr)
+        for p, reason in stats.failed:
+            print(f"  {p}: {reason}", file=sys.stderr)
+        return 1
+    return 0

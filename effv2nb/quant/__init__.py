@@ -1,0 +1,1 @@
+"""Notebook 05, ``int8-report``: int8 recipes, exact and host paths, per-layer error, search, report."""

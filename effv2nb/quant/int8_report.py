@@ -1,0 +1,210 @@
+"""``python -m effv2nb int8-report``: the suite's int8 recipes and NNCF's, side by side, on a test fold.
+
+Serves notebook 05 (its side-by-side table and bar chart) and the command line. On one split of the
+images (``effv2nb.data.folds``: calibration, selection and test never share an image) it builds:
+
+- ``stock``: every op ONNX Runtime quantizes, MinMax ranges, per-tensor 8-bit weights;
+- ``nncf``: ``nncf.quantize`` with its defaults, on the same calibration images (``effv2nb.quant.nncf_ptq``);
+- ``best_int8``: the suite's best recipe with every quantizable op in int8, chosen on the selection fold
+  among calibrate modes and percentiles (per-channel weights, ``reduce_range: auto``);
+- ``best``: ``best_int8`` with the greedy float fallback (``quant_analysis.greedy_fallback``) on the
+  selection fold, until the exact SQNR reaches the target and the host SQNR the target less 1 dB;
+- ``nncf_ac`` (optional): NNCF's accuracy-control variant asked to lose nothing (``max_drop`` 0) on the
+  selection fold.
+
+Each is then scored once on the test fold, on the exact path (the accelerator's arithmetic: SQNR,
+agreement, top-1) and on this CPU's kernels (host SQNR, images/s). One line per recipe:
+``recipe: NAME exact_sqnr_db: X host_sqnr_db: Y agreement: Z top1: T images_per_s: S compile_s: C``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from effv2nb.core import cpu
+from effv2nb.data import folds
+from effv2nb.quant import quant_analysis as qa
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.quant.int8_recipes import Recipe, stock_recipe
+from effv2nb.core.settings import DIGITS_DIR, sized
+
+TARGET_SQNR_DB, TARGET_AGREE, SEARCH_MARGIN_DB = 30.0, 99.5, 1.0
+CALIBRATE_ON_TEST_ENV = "EFFV2NB_CALIBRATE_ON_TEST"
+
+
+@dataclass
+class Study:
+    """Everything one int8 study shares: the folds, their preprocessed images, the fp32 model and its
+    logits, the calibration arrays, and what has been built (``built[name] = (path, seconds)``)."""
+
+    model: str
+    split: folds.Split
+    sel: object                  # quant_analysis.EvalSet of the selection fold
+    test: object                 # quant_analysis.EvalSet of the test fold
+    test_samples: list
+    calib: list
+    fp32: Path
+    ref_sel: object
+    ref_test: object
+    work: Path
+    quick: bool = False
+    built: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    cpu_line: str = ""
+
+
+@dataclass
+class Report:
+    """The test-fold rows of a ``Study`` (one per recipe) and how ``best`` was chosen."""
+
+    model: str
+    split: folds.Split
+    rows: list = field(default_factory=list)
+    choices: dict = field(default_factory=dict)
+    cpu_line: str = ""
+
+    def row(self, name):
+        return next(r for r in self.rows if r["recipe"] == name)
+
+    def lines(self) -> list:
+        out = [self.split.line(), self.cpu_line]
+        for r in self.rows:
+            out.append(f"recipe: {r['recipe']} exact_sqnr_db: {r['sqnr_db']:.2f} host_sqnr_db: {r['host_sqnr_db']:.2f} "
+                       f"agreement: {r['agree_fp32']:.2f} top1: {r['top1']:.2f} "
+                       f"images_per_s: {r['images_per_s']:.1f} compile_s: {r['compile_s']:.1f}")
+        return out
+
+
+def default_dirs(model_name: str, val_dir=None, calib_dir=None):
+    """(val_dir, calib_dir): the digits' val/ and calib/ for tiny; ImageNet models need ``val_dir``."""
+    if model_name == "tiny":
+        return (val_dir or DIGITS_DIR / "val"), (calib_dir or (None if val_dir else DIGITS_DIR / "calib"))
+    if not val_dir:
+        raise Effv2nbError(f"{model_name} needs images to report on: --val-dir DIR/<synset>/<image> "
+                           "(ImageNet validation layout)", where="--val-dir")
+    return val_dir, calib_dir
+
+
+def _timed(make):
+    t = time.perf_counter()
+    path = make()
+    return path, time.perf_counter() - t
+
+
+def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
+            num_calib: int | None = None, allow_test_calibration=None, model=None, vdsp=None, labels=None,
+            limit: int | None = None, log=print) -> Study:
+    """Split the images, preprocess the folds, export fp32 and score it: the common start of every recipe.
+
+    ``model`` / ``vdsp`` / ``labels`` override the model's own (a notebook passes what it loaded).
+    ``limit``: use an even spread of at most that many selection and test images (under
+    ``EFFV2NB_QUICK`` 100 when not given).
+    """
+    from effv2nb.model import models
+    from effv2nb.device import preprocess
+    from effv2nb.export.onnx_export import export_onnx
+
+    val_dir, calib_dir = default_dirs(model_name, val_dir, calib_dir)
+    if allow_test_calibration is None:
+        allow_test_calibration = os.environ.get(CALIBRATE_ON_TEST_ENV, "") == "1"
+    model = model if model is not None else models.load(model_name, weights=weights)
+    info = models.info(model)
+    labels = labels or info.labels()
+    split = folds.make_split(val_dir, labels, calib_dir, allow_test_calibration=allow_test_calibration,
+                             skip_unknown=True)
+    log(split.line())
+    work = Path(workdir or tempfile.mkdtemp(prefix="effv2nb-int8-"))
+    work.mkdir(parents=True, exist_ok=True)
+    vdsp = vdsp or preprocess.vdsp_for_model(model)
+    size = info.input_size
+    limit = limit or sized(None, 100)
+    test_samples = folds.spread(split["test"], limit)
+    sel = qa.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
+    test = qa.eval_set_from_samples(test_samples, vdsp, size)
+    n = int(num_calib or min(len(split["calibration"]), sized(300, 64 if quick else 100)))
+    calib = qa.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
+    fp32 = export_onnx(model, work / f"{model_name}_fp32.onnx", size=size)
+    return Study(model_name, split, sel, test, test_samples, calib, fp32, qa.ort_run(fp32, sel),
+                 qa.ort_run(fp32, test), work, quick, cpu_line=cpu.describe())
+
+
+def candidates(n: int, quick: bool) -> list:
+    """All-int8 recipes the selection fold chooses among (per-channel weights, reduce_range auto)."""
+    base = Recipe("all int8, max, per-channel", "max", per_channel=True, reduce_range="auto", num_calib=n)
+    pcts = (99.999,) if quick else (99.99, 99.999)
+    return [base, *[base.replace(name=f"all int8, percentile {p}, per-channel", calibrate_mode="percentile",
+                                 percentile=p) for p in pcts]]
+
+
+def choose_best_int8(st: Study, log=print) -> Recipe:
+    """The all-int8 candidate with the best selection-fold SQNR (exact, and host within 1 dB of it)."""
+    scored = []
+    for i, r in enumerate(candidates(len(st.calib), st.quick)):
+        p, secs = _timed(lambda r=r, i=i: r.quantize(st.fp32, st.work / f"cand_{i}.onnx", st.calib, log=log))
+        row = qa.evaluate_onnx(p, st.sel, st.ref_sel, speed=False, name=r.name)
+        scored.append((min(row["sqnr_db"], row["host_sqnr_db"] + SEARCH_MARGIN_DB), r, p, secs))
+    _, best, path, secs = max(scored, key=lambda t: t[0])
+    st.built["best_int8"] = (path, secs)
+    st.choices["best_int8"] = {"recipe": best, "selection_sqnr_db": {r.name: round(float(s), 2)
+                                                                     for s, r, _, _ in scored}}
+    return best
+
+
+def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
+    """Greedy float fallback from ``base`` (default: the chosen ``best_int8``) on the selection fold."""
+    base = base or st.choices["best_int8"]["recipe"]
+    t = time.perf_counter()
+    sens = qa.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", progress=progress,
+                          num_calib=min(len(st.calib), 50))
+    search = qa.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
+                                target_sqnr=TARGET_SQNR_DB + SEARCH_MARGIN_DB, target_agree=TARGET_AGREE,
+                                max_steps=3 if st.quick else 6, sens=sens, progress=progress)
+    search_s = time.perf_counter() - t
+    st.built["best"] = _timed(lambda: search.recipe.quantize(st.fp32, st.work / "best.onnx", st.calib))
+    st.choices["best"] = {"recipe": search.recipe, "kept_float": search.kept_float, "sensitivity": sens,
+                          "nodes_to_exclude": len(search.nodes_to_exclude), "search_s": round(search_s, 1),
+                          "met_on_selection": search.met, "steps": search.steps}
+    return search
+
+
+def build_peers(st: Study, with_nncf_ac: bool = True):
+    """stock, NNCF's default and (optionally) NNCF's accuracy control asked to lose nothing on selection."""
+    from effv2nb.quant import nncf_ptq
+
+    st.built["stock"] = _timed(lambda: stock_recipe(len(st.calib)).quantize(st.fp32, st.work / "stock.onnx",
+                                                                            st.calib))
+    st.built["nncf"] = _timed(lambda: nncf_ptq.quantize_nncf(st.fp32, st.work / "nncf.onnx", st.calib))
+    if with_nncf_ac:
+        st.built["nncf_ac"] = _timed(lambda: nncf_ptq.quantize_nncf_ac(
+            st.fp32, st.work / "nncf_ac.onnx", st.calib, st.sel.x, st.ref_sel, max_drop=0.0))
+
+
+ORDER = ("stock", "nncf", "best_int8", "best", "nncf_ac")
+
+
+def score(st: Study) -> Report:
+    """Every built recipe, once, on the test fold: exact (accuracy, SQNR) and host (SQNR, images/s)."""
+    report = Report(st.model, st.split, choices=st.choices, cpu_line=st.cpu_line)
+    for name in sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
+        path, secs = st.built[name]
+        row = qa.evaluate_onnx(path, st.test, st.ref_test, name=name)
+        row["host_pred"] = row.pop("host_logits").argmax(1)
+        row.pop("logits", None)
+        row.update(recipe=name, compile_s=secs)
+        report.rows.append(row)
+    return report
+
+
+def run(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
+        num_calib: int | None = None, with_nncf_ac: bool | None = None, allow_test_calibration=None,
+        log=print, progress: bool = True) -> Report:
+    """The whole report (``python -m effv2nb int8-report``): prepare, choose on selection, score on test."""
+    st = prepare(model_name, val_dir, calib_dir, quick, workdir, weights, num_calib, allow_test_calibration,
+                 log=log)
+    build_peers(st, with_nncf_ac=(model_name == "tiny") if with_nncf_ac is None else with_nncf_ac)
+    choose_best_int8(st, log=log)
+    choose_best(st, progress=progress)
+    return score(st)

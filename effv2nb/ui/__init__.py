@@ -1,0 +1,1 @@
+"""Notebooks 00 and 03: banner, plots, image upload, config editor (ipywidgets)."""
