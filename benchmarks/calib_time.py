@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHILD = """
 import json, sys, time, numpy as np
-from effv2nb.quant import quant_analysis as qa, int8_paths
+from effv2nb.quant import eval_sets, int8_paths
 from effv2nb.quant.int8_recipes import Recipe
 recipe, fp32, calib_npy, out = sys.argv[1:5]
 calib = list(np.load(calib_npy)[:, None])
@@ -61,7 +61,8 @@ def main():
     from effv2nb.quant import int8_paths
     from effv2nb.model import models
     from effv2nb.device import preprocess
-    from effv2nb.quant import quant_analysis as qa
+    from effv2nb.formats.vdsp import generate_vdsp
+    from effv2nb.quant import eval_sets
     from effv2nb.data.datasets import list_images
     from effv2nb.export.onnx_export import condition_random_model, export_onnx
 
@@ -71,9 +72,9 @@ def main():
     condition_random_model(model, size)
     fp32 = export_onnx(model, work / f"{a.model}_{size}.onnx", size=size)
     photos = list_images(make_photos(work / "photos", a.images + 16))
-    vdsp = preprocess.vdsp_for_model(model, size)
-    calib = np.concatenate(qa.arrays_from_files(photos[: a.images], vdsp, size))
-    held = np.concatenate(qa.arrays_from_files(photos[a.images: a.images + 16], vdsp, size))
+    vdsp = generate_vdsp(model, size)
+    calib = np.concatenate(eval_sets.arrays_from_files(photos[: a.images], vdsp, size))
+    held = np.concatenate(eval_sets.arrays_from_files(photos[a.images: a.images + 16], vdsp, size))
     np.save(work / "calib.npy", calib)
     ref = int8_paths.run(fp32, held)
     print(cpu.describe())

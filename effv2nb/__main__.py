@@ -1,3 +1,4 @@
+"""``python -m effv2nb COMMAND``: every notebook's steps from the command line (``effv2nb.cli.main``)."""
 import sys
 
 from effv2nb.cli.main import main

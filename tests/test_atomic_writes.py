@@ -73,7 +73,7 @@ INTERRUPTS = {
     "ctrl_c_mid_calibration": (calibration, "read_image", 2, KeyboardInterrupt()),
     "error_mid_calibration": (calibration, "read_image", 3, Boom("disk on fire")),
     "error_after_quantization": (compile_mod, "add_softmax", 0, Boom("late failure")),
-    "ctrl_c_in_final_check": (compile_mod, "_smoke_run", 0, KeyboardInterrupt()),
+    "ctrl_c_in_final_check": (compile_mod, "smoke_run", 0, KeyboardInterrupt()),
 }
 
 
@@ -102,7 +102,7 @@ def test_interrupted_fresh_compile_leaves_nothing(tmp_path, monkeypatch, capsys)
 
 def test_interrupted_fp16_compile_leaves_nothing(tmp_path, monkeypatch):
     p = _config(tmp_path, "tiny_fp16.yaml")
-    monkeypatch.setattr(compile_mod, "compare", _after(0, compile_mod.compare, Boom("mid-check")))
+    monkeypatch.setattr(compile_mod, "compare_outputs", _after(0, compile_mod.compare_outputs, Boom("mid-check")))
     with pytest.raises(Boom):
         compile_config(p, log=lambda *_: None, progress=False)
     out = tmp_path / "ws"

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from effv2nb.bench import measure as bench
+from effv2nb.bench import timing as bench
 from effv2nb.device import runtime
 from effv2nb.cli.main import main
 

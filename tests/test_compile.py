@@ -12,9 +12,10 @@ from helpers import shipped_config
 from effv2nb.compile import calibration
 from effv2nb.cli import main as cli
 from effv2nb.formats import build_config as config
-from effv2nb.compile.build import MOD_JSON, _chunk_for, compile_config, convert_fp16, quantize_int8, read_manifest
+from effv2nb.compile.build import MOD_JSON, compile_config, read_manifest
+from effv2nb.compile.ort_quantize import chunk_for as _chunk_for, convert_fp16, quantize_int8
 from effv2nb.core.errors import Effv2nbError
-from effv2nb.export.onnx_export import ort_session
+from effv2nb.core.ort_session import ort_session
 from effv2nb.core.settings import DATA_DIR
 
 CONFIGS = DATA_DIR / "configs"

@@ -1,4 +1,4 @@
-"""effv2nb.model.complexity: counts, the seed's table reconciled, and the CLI line."""
+"""effv2nb.model.complexity: counts, the vendor's table reconciled, and the CLI line."""
 import re
 
 import pytest
@@ -12,18 +12,18 @@ from effv2nb.model.tiny import build_tiny
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize("name", list(complexity.SEED_TABLE))
-def test_seed_table_reproduced(name):
-    size, seed_flops, seed_params = complexity.SEED_TABLE[name]
+@pytest.mark.parametrize("name", list(complexity.VENDOR_TABLE))
+def test_vendor_table_reproduced(name):
+    size, vendor_flops, vendor_params = complexity.VENDOR_TABLE[name]
     model = timm.create_model(name).eval()
     res = complexity.count(model, size)
-    assert abs(res["seed_flops"] / 1e9 / seed_flops - 1) < 0.005
+    assert abs(res["vendor_flops"] / 1e9 / vendor_flops - 1) < 0.005
     assert res["flops"] == 2 * res["macs"]
-    # the seed's parameter counter did not see BatchNorm's affine parameters
+    # the vendor's parameter counter did not see BatchNorm's affine parameters
     assert res["params"] == sum(p.numel() for p in model.parameters())
-    seen = complexity.seed_params(model) / 1e6
-    assert abs(seen - seed_params) < (0.0006 if name != "efficientnetv2_rw_t" else 0.03)
-    assert abs(res["params"] / 1e6 - seed_params) > abs(seen - seed_params)
+    seen = complexity.vendor_params(model) / 1e6
+    assert abs(seen - vendor_params) < (0.0006 if name != "efficientnetv2_rw_t" else 0.03)
+    assert abs(res["params"] / 1e6 - vendor_params) > abs(seen - vendor_params)
 
 
 def test_stage_breakdown_adds_up():
@@ -45,7 +45,7 @@ def test_param_breakdown_kinds():
 def test_cli_line(capsys):
     assert main(["complexity", "--model", "tiny", "--size", "64"]) == 0
     out = capsys.readouterr().out.strip()
-    assert re.fullmatch(r"params_M: \d+\.\d{3} gmacs: \d+\.\d{3} flops_G: \d+\.\d{3} seed_flops_G: \d+\.\d{3}", out)
+    assert re.fullmatch(r"params_M: \d+\.\d{3} gmacs: \d+\.\d{3} flops_G: \d+\.\d{3} vendor_flops_G: \d+\.\d{3}", out)
     assert out.startswith("params_M: 0.384 ")
 
 

@@ -33,8 +33,10 @@ from helpers import shipped_config
 from effv2nb.ui import config_editor
 from effv2nb.model import models, train
 from effv2nb.device import npz, preprocess, runtime
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
-from effv2nb.compile.build import MOD_JSON, MOD_ONNX, read_manifest, sha256_file
+from effv2nb.compile.build import MOD_JSON, MOD_ONNX, read_manifest
+from effv2nb.core.checksums import file_sha256 as sha256_file
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR, REPO_DIR
 
 CONFIGS = DATA_DIR / "configs"
@@ -157,7 +159,7 @@ def inputs(tmp_path_factory):
     dl = root / "list.txt"
     npz.image2npz(root / "src", root / "npz", dl, progress=False)
     npz.run_datalist(runtime.open_runner("ort", PREFIX), dl, root / "vamp_out",
-                     preprocess.vdsp_for_model(models.load("tiny")))
+                     generate_vdsp(models.load("tiny")))
     return {"root": root, "src": root / "src", "datalist": dl, "vamp_out": root / "vamp_out"}
 
 
@@ -372,11 +374,11 @@ _KILLER = """
 import os, signal, sys
 from effv2nb.compile import build as c
 from effv2nb.cli.main import main
-real = c._smoke_run
+real = c.smoke_run
 def die(path):          # the model is written to its temporary file: now die, with no chance to clean up
     real(path)
     os.kill(os.getpid(), signal.SIGKILL)
-c._smoke_run = die
+c.smoke_run = die
 sys.exit(main(["compile", sys.argv[1], "--force"]))
 """
 
@@ -407,14 +409,14 @@ from pathlib import Path
 from effv2nb.compile import build as c
 from effv2nb.cli.main import main
 me, other = Path(sys.argv[2]), Path(sys.argv[3])
-real = c._smoke_run
+real = c.smoke_run
 def meet(path):         # both processes are between writing and renaming: wait for the other one
     me.touch()
     deadline = time.monotonic() + 120
     while not other.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     real(path)
-c._smoke_run = meet
+c.smoke_run = meet
 sys.exit(main(["compile", sys.argv[1], "--force"]))
 """
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from effv2nb.formats import build_config as config, result_file as results, vdsp
+from effv2nb.formats import build_config as config, cross_check, result_file as results, vdsp
 from effv2nb.device import evaluate, preprocess
 from effv2nb.data import labels
 from effv2nb.core.errors import Effv2nbError
@@ -64,7 +64,7 @@ def vdsp_parser(text):
         _one_line(e)
     if errors:
         config.raise_problems(errors)
-    vdsp.preprocessing(data)
+    cross_check.preprocessing(data)
     op = preprocess.resolve(data, 64)                   # what infer does with a valid file
     return op
 

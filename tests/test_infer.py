@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from effv2nb.device import infer, preprocess, runtime
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.model import models
 from effv2nb.cli.main import main
 from effv2nb.core.settings import DIGITS_DIR
@@ -19,7 +20,7 @@ def setup(tmp_path_factory):
     model = models.load("tiny")
     export_onnx(model, root / "ws" / "tiny" / "mod.onnx")
     vj = root / "tiny-vdsp.json"
-    vj.write_text(json.dumps(preprocess.vdsp_for_model(model)))
+    vj.write_text(json.dumps(generate_vdsp(model)))
     return root, str(root / "ws" / "tiny" / "mod"), vj
 
 

@@ -62,7 +62,7 @@ def test_bundled_tiny_and_random(monkeypatch):
 
 
 def test_bundled_weights_match_their_checksum():
-    from effv2nb.model.train import sha256
+    from effv2nb.core.checksums import file_sha256 as sha256
 
     recorded = (TINY_WEIGHTS.parent / (TINY_WEIGHTS.name + ".sha256")).read_text().split()[0]
     assert sha256(TINY_WEIGHTS) == recorded

@@ -11,9 +11,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from effv2nb.quant import int8_paths as ip, nncf_ptq, quant_analysis as qa
+from effv2nb.quant import eval_sets, int8_paths as ip, nncf_ptq
+from effv2nb.core import metrics
 from effv2nb.data import labels
 from effv2nb.device import preprocess
+from effv2nb.formats.vdsp import load_vdsp
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 
@@ -24,9 +26,9 @@ N_CALIB = 16
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     work = tmp_path_factory.mktemp("nncf")
-    vdsp = preprocess.load_vdsp(DATA_DIR / "configs/tiny-vdsp_params.json")
-    calib = qa.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=N_CALIB)
-    ev = qa.load_eval_set(DIGITS_DIR / "val", vdsp, labels.from_txt(DIGITS_DIR / "labels.txt"), 64, limit=40)
+    vdsp = load_vdsp(DATA_DIR / "configs/tiny-vdsp_params.json")
+    calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=N_CALIB)
+    ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, labels.from_txt(DIGITS_DIR / "labels.txt"), 64, limit=40)
     ref = ip.run(FP32, ev.x)
     out = nncf_ptq.quantize_nncf(FP32, work / "nncf.onnx", calib)
     return work, calib, ev, ref, out, dict(nncf_ptq.LAST)
@@ -45,7 +47,7 @@ def test_qdq_model_on_both_paths_with_every_calibration_image(env):
     # measured here: exact 20.4 dB, host 20.4 dB, 100 % agreement (16 calibration images, 40 val)
     for path in ip.PATHS:
         assert s[f"{path}_sqnr_db"] >= 15 and s[f"{path}_agreement"] >= 95, (path, ip.summary(s))
-    assert qa.topk_rates(s["logits"]["exact"], ev.y)[0] >= 90
+    assert metrics.topk_rates(s["logits"]["exact"], ev.y)[0] >= 90
 
 
 def test_weights_int8_with_a_half_range_first_conv(env):

@@ -15,7 +15,8 @@ from helpers import shipped_config
 
 from effv2nb.formats import build_config as config, result_file as results, vdsp
 from effv2nb.ui import config_editor
-from effv2nb.device import npz, preprocess
+from effv2nb.device import npz
+from effv2nb.formats import vdsp as preprocess  # load_vdsp and resolve, what infer runs, live with the vdsp format
 from effv2nb.cli.main import main
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR

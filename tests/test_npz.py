@@ -5,6 +5,7 @@ import pytest
 
 from effv2nb.model import models
 from effv2nb.device import npz, preprocess, runtime
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DIGITS_DIR
@@ -27,7 +28,7 @@ def test_npz_roundtrip_gives_the_same_figures_as_infer(tmp_path, capsys):
     with np.load(lines[0]) as z:
         assert z["input_0"].dtype == np.uint8 and z["input_0"].shape == (3, 64, 64)
     runner = runtime.OrtRunner(onnx_path)
-    vdsp = preprocess.vdsp_for_model(model)
+    vdsp = generate_vdsp(model)
     npz.run_datalist(runner, dl, tmp_path / "out", vdsp, batch=5)
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "output_000000.npz"
     res = tmp_path / "result.txt"

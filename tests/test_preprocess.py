@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from effv2nb.device import preprocess
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.core.errors import Effv2nbError
 
 MEAN = [0.485107421875, 0.4560546875, 0.406005859375]
@@ -115,7 +116,7 @@ def test_timm_transform_for_tiny_is_close_to_vdsp_on_native_size():
     model = models.load("tiny")
     tf = preprocess.timm_transform(model)
     img = read_image(next((DIGITS_DIR / "val" / "3").iterdir()))
-    a, b = tf(img), preprocess.apply(preprocess.vdsp_for_model(model), img)
+    a, b = tf(img), preprocess.apply(generate_vdsp(model), img)
     assert a.shape == b.shape == (3, 64, 64)
     assert np.abs(a - b).max() < 0.01   # same size: only the float16-rounded mean/std differ
 

@@ -12,7 +12,8 @@ import pytest
 
 from effv2nb.data import labels
 from effv2nb.device import preprocess
-from effv2nb.quant import quant_analysis as qa, saturation as sat
+from effv2nb.formats.vdsp import load_vdsp
+from effv2nb.quant import eval_sets, int8_recipes, saturation as sat
 from effv2nb.core.metrics import sqnr_db
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
 from no_vnni import run_python
@@ -79,10 +80,10 @@ def ort_unoptimized(model, x, names):
 def tiny(tmp_path_factory):
     """tiny quantized per-channel max with 8-bit and with 7-bit (reduce_range) weights, 16 val images."""
     work = tmp_path_factory.mktemp("saturation")
-    vdsp = preprocess.load_vdsp(DATA_DIR / "configs" / "tiny-vdsp_params.json")
-    calib = qa.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=300)
-    ev = qa.load_eval_set(DIGITS_DIR / "val", vdsp, labels.from_txt(DIGITS_DIR / "labels.txt"), 64, limit=16)
-    recipe = qa.Recipe("pc max", "max", per_channel=True, reduce_range=False, num_calib=300)
+    vdsp = load_vdsp(DATA_DIR / "configs" / "tiny-vdsp_params.json")
+    calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=300)
+    ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, labels.from_txt(DIGITS_DIR / "labels.txt"), 64, limit=16)
+    recipe = int8_recipes.Recipe("pc max", "max", per_channel=True, reduce_range=False, num_calib=300)
     q8 = recipe.quantize(FP32, work / "pc_max.onnx", calib)
     q7 = recipe.replace(reduce_range=True).quantize(FP32, work / "pc_max_rr.onnx", calib)
     return {"work": work, "x": ev.x, "q8": onnx.load(str(q8)), "q7": onnx.load(str(q7)),

@@ -15,6 +15,7 @@ from effv2nb.formats import build_config as config, result_file as results
 from effv2nb.data import labels
 from effv2nb.model import models
 from effv2nb.device import npz, preprocess, runtime
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
@@ -177,7 +178,7 @@ def npz_run(tmp_path_factory):
     dl = root / "list.txt"
     npz.image2npz(src, root / "npz", dl, progress=False)
     model = models.load("tiny")
-    npz.run_datalist(runtime.open_runner("ort", PREFIX), dl, root / "out", preprocess.vdsp_for_model(model))
+    npz.run_datalist(runtime.open_runner("ort", PREFIX), dl, root / "out", generate_vdsp(model))
     return root, dl.read_bytes()
 
 

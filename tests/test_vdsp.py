@@ -6,6 +6,7 @@ import pytest
 
 from effv2nb.cli import main as cli
 from effv2nb.formats import build_config as config, vdsp
+from effv2nb.formats.cross_check import cross_check
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DATA_DIR
 
@@ -106,16 +107,16 @@ def test_save_atomic_backup(tmp_path):
 
 def test_cross_check_agree_and_disagree():
     cfg, _ = config.load_build_config(CONFIGS / "tiny_int8.yaml")
-    assert vdsp.cross_check(cfg, vdsp.load_vdsp(CONFIGS / "tiny-vdsp_params.json")) == []
+    assert cross_check(cfg, vdsp.load_vdsp(CONFIGS / "tiny-vdsp_params.json")) == []
     rw = vdsp.load_vdsp(CONFIGS / "timm-efficientnetv2_rw_t-vdsp_params.json")
-    diffs = vdsp.cross_check(cfg, rw)
+    diffs = cross_check(cfg, rw)
     assert any(d.startswith("input size") for d in diffs)
     d = vdsp.generate_vdsp("tiny")
     d["OpConfig"]["Mean"] = [0.5, 0.5, 0.5]
     d["OpConfig"]["ColorCvtCode"] = "RGB2BGR"
     d["OpConfig"]["ResizeWidth"] = d["OpConfig"]["ResizeHeight"] = 72
     d["OpConfig"]["CropX"] = d["OpConfig"]["CropY"] = 4
-    diffs = vdsp.cross_check(cfg, d)
+    diffs = cross_check(cfg, d)
     kinds = {x.split(":")[0] for x in diffs}
     assert {"mean", "colour order", "resize", "crop"} <= kinds, diffs
 
@@ -126,7 +127,7 @@ def test_cross_check_0_255_scale():
     d["OpConfig"]["NormaType"] = "MINUSMEAN_DIVSTD"
     d["OpConfig"]["Mean"] = [x * 255 for x in d["OpConfig"]["Mean"]]
     d["OpConfig"]["Std"] = [x * 255 for x in d["OpConfig"]["Std"]]
-    assert vdsp.cross_check(cfg, d) == []
+    assert cross_check(cfg, d) == []
 
 
 def test_cli_vdsp_prints_vendor_json(capsys):

@@ -53,7 +53,8 @@ def run(args) -> int:
         return 0
     if args.action == "cross-check":
         from effv2nb.formats.build_config import load_build_config
-        from effv2nb.formats.vdsp import cross_check, load_vdsp
+        from effv2nb.formats.cross_check import cross_check
+        from effv2nb.formats.vdsp import load_vdsp
 
         cfg, _ = load_build_config(args.build_yaml)
         diffs = cross_check(cfg, load_vdsp(args.vdsp_json))

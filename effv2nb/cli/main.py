@@ -17,17 +17,17 @@ from effv2nb.core.errors import Effv2nbError
 # command name -> (module, one-line help)
 COMMANDS = {
     "demo": ("effv2nb.cli.demo", "run the offline pipeline on the tiny model and the bundled digits"),
-    "train-tiny": ("effv2nb.model.train", "train the tiny EfficientNetV2 on scikit-learn digits"),
+    "train-tiny": ("effv2nb.cli.train_tiny", "train the tiny EfficientNetV2 on scikit-learn digits"),
     "export": ("effv2nb.cli.export", "export a model to ONNX and check it against PyTorch"),
     "config": ("effv2nb.cli.config", "check a build YAML / vdsp JSON, or generate a vdsp JSON"),
     "compile": ("effv2nb.cli.compile", "compile a build YAML (vamc if installed, else ONNX Runtime)"),
-    "complexity": ("effv2nb.model.complexity", "count parameters, MACs and FLOPs of a model at an input size"),
-    "infer": ("effv2nb.device.infer", "run a compiled model on an image or a folder, write the result file (step 4)"),
-    "eval-topk": ("effv2nb.device.evaluate", "top-1/top-5 of a result file, matched by class index"),
-    "image2npz": ("effv2nb.device.npz", "images to uint8 CHW npz files + datalist for vamp (step 5)"),
-    "npz-decode": ("effv2nb.device.npz", "vamp output npz files + datalist to a result file (step 5)"),
+    "complexity": ("effv2nb.cli.complexity", "count parameters, MACs and FLOPs of a model at an input size"),
+    "infer": ("effv2nb.cli.infer", "run a compiled model on an image or a folder, write the result file (step 4)"),
+    "eval-topk": ("effv2nb.cli.eval_topk", "top-1/top-5 of a result file, matched by class index"),
+    "image2npz": ("effv2nb.cli.image2npz", "images to uint8 CHW npz files + datalist for vamp (step 5)"),
+    "npz-decode": ("effv2nb.cli.npz_decode", "vamp output npz files + datalist to a result file (step 5)"),
     "int8-report": ("effv2nb.cli.int8_report", "stock, NNCF and the suite's int8 recipes side by side on a test fold"),
-    "bench": ("effv2nb.bench.measure", "measure speed like the vendor's vamp, or compare precisions and runtimes (--compare)"),
+    "bench": ("effv2nb.cli.bench", "measure speed like the vendor's vamp, or compare precisions and runtimes (--compare)"),
 }
 
 

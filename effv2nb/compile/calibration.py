@@ -1,4 +1,6 @@
-"""Calibration data for int8 compile: the build YAML's ``dataset`` section, run on the host.
+"""Notebook 03, ``python -m effv2nb compile`` (int8): the calibration images and their preprocessing.
+
+Calibration data for int8 compile: the build YAML's ``dataset`` section, run on the host.
 
 ``calibration_files(cfg)``: ``get_data_num`` files under ``dataset.path`` with ``dataset.sampler.suffix``,
 the first in sorted order (the vendor's sampler) or spread over it (``dataset.sampler.pick: spread``). ``build_pipeline(process_ops)``: the YAML ``process_ops`` as a
@@ -6,15 +8,10 @@ function path -> float32 CHW array. ``calibration_batches(cfg)`` yields float32 
 ``CalibrationReader`` serves the same images lazily to ONNX Runtime's calibrators (it supports
 ``set_range`` so that ``compile.quantize_int8`` can calibrate chunk by chunk).
 
-``process_ops`` semantics (the vendor's ops, as this suite implements them):
-``DecodeImage`` (``effv2nb.data.images.read_image``: RGB, EXIF orientation); ``Resize{size: [h, w]}``
-squashes to h x w (``size: n`` resizes the shorter side to n), bilinear unless ``interpolation``
-says otherwise; ``CenterCrop{crop_size: [h, w]}``; ``CvtColor{code: COLOR_RGB2BGR|COLOR_BGR2RGB}``
-swaps channels; ``Normalize{mean, std, div255}``: ``(x / 255 - mean) / std`` when ``div255`` is
-true, ``(x - mean) / std`` when false; without ``div255`` it is inferred from the scale of the
-mean (all <= 1: true); ``ToTensor``: HWC -> CHW (no scaling).
+``process_ops`` semantics: one table, ``effv2nb.formats.process_ops`` (and ``docs/vendor-files.md``, section
+"process_ops").
 
-Bad input (issue 7), as chosen here:
+Bad input, as chosen here:
 
 - A calibration image that cannot be decoded (not an image, empty, truncated, a decompression
   bomb) **stops** the compile with an ``Effv2nbError`` naming that file; nothing is written.
@@ -37,35 +34,10 @@ from effv2nb.data.datasets import list_images
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.data.images import read_image
 from effv2nb.core.settings import sized
+from effv2nb.formats.process_ops import host_steps
 
 QUICK_MAX_IMAGES = 16      # CI-sized cap on get_data_num (EFFV2NB_QUICK=1)
 DEFAULT_DATA_NUM = 50
-_RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
-
-
-def _hw(v):
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _resize(img: Image.Image, size, interpolation="bilinear") -> Image.Image:
-    resample = _RESAMPLE.get(interpolation or "bilinear", Image.BILINEAR)
-    if isinstance(size, int):  # shorter side -> size, keep the aspect ratio
-        w, h = img.size
-        s = size / min(w, h)
-        return img.resize((max(1, round(w * s)), max(1, round(h * s))), resample)
-    h, w = _hw(size)
-    return img.resize((w, h), resample)
-
-
-def _center_crop(img: Image.Image, crop_size) -> Image.Image:
-    ch, cw = _hw(crop_size)
-    w, h = img.size
-    if cw > w or ch > h:   # pad like torchvision when the crop is larger than the image
-        canvas = Image.new("RGB", (max(w, cw), max(h, ch)))
-        canvas.paste(img, ((max(w, cw) - w) // 2, (max(h, ch) - h) // 2))
-        img, (w, h) = canvas, canvas.size
-    left, top = int(round((w - cw) / 2.0)), int(round((h - ch) / 2.0))
-    return img.crop((left, top, left + cw, top + ch))
 
 
 def _as_array(x):
@@ -74,27 +46,7 @@ def _as_array(x):
 
 def build_pipeline(process_ops):
     """The YAML ``process_ops`` as ``fn(path) -> float32 array (3, H, W)``."""
-    steps = []   # (needs a PIL image?, function)
-    for op in process_ops or []:
-        t = op.get("type")
-        if t == "DecodeImage":
-            continue      # decoding always happens first
-        if t == "Resize":
-            steps.append((True, lambda x, s=op["size"], i=op.get("interpolation"): _resize(x, s, i)))
-        elif t == "CenterCrop":
-            steps.append((True, lambda x, c=op["crop_size"]: _center_crop(x, c)))
-        elif t == "CvtColor":
-            steps.append((False, lambda x: x[..., ::-1]))
-        elif t == "Normalize":
-            mean = np.asarray(op["mean"], dtype=np.float32)
-            std = np.asarray(op["std"], dtype=np.float32)
-            div255 = op.get("div255", bool(np.all(mean <= 1.0)))
-            scale = np.float32(1 / 255.0 if div255 else 1.0)
-            steps.append((False, lambda x, m=mean, s=std, k=scale: (x * k - m) / s))
-        elif t == "ToTensor":
-            steps.append((False, lambda x: np.transpose(x, (2, 0, 1))))
-        else:
-            raise Effv2nbError(f"unknown process op '{t}'", where="dataset.process_ops")
+    steps = host_steps(process_ops)   # [(needs a PIL image?, function)]: effv2nb.formats.process_ops
 
     def run(path):
         x = read_image(path)

@@ -1,4 +1,6 @@
-"""Write files so that a crash or a full disk never leaves a half-written one and never loses the old one.
+"""Every notebook and command that writes a file (notebooks 00-06; ``train-tiny``, ``compile``, ``infer``, ...).
+
+Write files so that a crash or a full disk never leaves a half-written one and never loses the old one.
 
 Everything the suite writes goes to a temporary name in the target's folder and is renamed into
 place only when complete (``os.replace`` is atomic on one filesystem). Files that belong together

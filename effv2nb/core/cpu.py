@@ -1,4 +1,6 @@
-"""The host CPU's int8 facts, printed next to every figure that depends on them.
+"""Notebooks 05-06, ``compile`` (int8), ``int8-report`` and ``bench``: the host CPU's int8 facts.
+
+The host CPU's int8 facts, printed next to every figure that depends on them.
 
 Notebook 05 (why int8 differs between machines), notebook 06 and ``bench``, ``compile``'s int8
 check and ``int8-report`` all print :func:`describe` beside a host-kernel figure.

@@ -1,4 +1,6 @@
-"""The suite's own error type: every user-facing failure is one of these."""
+"""Every notebook and command: the one error type, shown as one line (CLI exit status 2).
+
+The suite's own error type: every user-facing failure is one of these."""
 from __future__ import annotations
 
 import re
@@ -26,3 +28,17 @@ class Effv2nbError(Exception):
         text = f"{prefix}: {self.message}" if prefix else self.message
         # one line, always: a line break quoted from the user's file is shown escaped
         return _LINE_BREAKS.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def one_of(values) -> str:
+    """The allowed values as a message lists them: ``one of a, b, c``."""
+    return "one of " + ", ".join(str(v) for v in values)
+
+
+def raise_problems(errors):
+    """Raise the first error, mentioning how many more there are (all kept in ``.problems``)."""
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    err = Effv2nbError(first.message + more, first.path, first.where)
+    err.problems = list(errors)
+    raise err

@@ -1,4 +1,6 @@
-"""Scores shared by training, evaluation and the int8 analysis: top-k rates, agreement, SQNR."""
+"""Notebooks 00, 04-06; ``train-tiny``, ``eval-topk``, ``int8-report``: shared scores.
+
+Scores shared by training, evaluation and the int8 analysis: top-k rates, agreement, SQNR."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,6 @@
-"""Numbers read from users' files: finite, and not too large for the field they go into.
+"""Notebook 03, ``python -m effv2nb config check`` and every command reading the vendor's files: number limits.
+
+Numbers read from users' files: finite, and not too large for the field they go into.
 
 Python's ``json`` reads ``NaN``, ``Infinity`` and ``1e400`` (as ``inf``) as numbers, and YAML reads
 ``.nan`` and ``.inf``; neither is a value any setting of the vendor's files can mean. ``non_finite``
@@ -17,6 +19,7 @@ INT64_MAX = 2 ** 63 - 1
 INT32_MAX = 2 ** 31 - 1
 FLOAT16_MAX = float(np.finfo(np.float16).max)        # 65504
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_SIDE = 16384   # pixels: no device resizes beyond this; larger sizes are a typo (and would exhaust memory)
 
 
 def is_number(v) -> bool:

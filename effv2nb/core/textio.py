@@ -1,4 +1,6 @@
-"""Read a user's text file (config, vdsp JSON, label list, result file, datalist) or say why not.
+"""Every notebook and command that reads a user's text file (notebooks 03-05; ``config``, ``infer``, ``eval-topk``, ``npz-decode``).
+
+Read a user's text file (config, vdsp JSON, label list, result file, datalist) or say why not.
 
 Text is read the way editors and other systems write it, with the same result as a clean file:
 

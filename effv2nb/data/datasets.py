@@ -1,4 +1,6 @@
-"""Folder datasets laid out as ``ROOT/<class folder>/<image>`` (ImageNet synsets or digit labels)."""
+"""Notebooks 04-05; ``infer``, ``image2npz``, ``compile`` (calibration folder): folder datasets.
+
+Folder datasets laid out as ``ROOT/<class folder>/<image>`` (ImageNet synsets or digit labels)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,6 @@
-"""The offline dataset: scikit-learn's 1,797 real 8x8 handwritten digits, upscaled to RGB.
+"""Notebook 00, ``python -m effv2nb train-tiny`` and ``demo``: the bundled offline dataset.
+
+The offline dataset: scikit-learn's 1,797 real 8x8 handwritten digits, upscaled to RGB.
 
 Deterministic split (seed 0): 400 validation, 300 calibration, the rest (1,097) training.
 Validation and calibration are exported as image folders ``data/digits/{val,calib}/<label>/*.png``

@@ -1,4 +1,6 @@
-"""Which images calibrate, which choose a recipe, which report: disjoint folds, and even picks.
+"""Notebook 05, ``int8-report``, and ``compile``'s ``dataset.sampler.pick``: folds and picks.
+
+Which images calibrate, which choose a recipe, which report: disjoint folds, and even picks.
 
 Serves notebook 05 and ``python -m effv2nb int8-report`` (the split line), and ``compile``'s sampler.
 

@@ -1,4 +1,6 @@
-"""Decode user images safely into RGB: size caps, decompression-bomb guard, EXIF orientation.
+"""Every notebook and command that decodes an image (notebooks 00, 03-05; ``infer``, ``image2npz``, ``compile``).
+
+Decode user images safely into RGB: size caps, decompression-bomb guard, EXIF orientation.
 
 Accepted: anything Pillow reads — grayscale, palette/RGBA with transparency (composited on
 white), CMYK, 16-bit. Refused with an ``Effv2nbError`` naming the file: non-images, empty or

@@ -1,4 +1,6 @@
-"""Class labels: ImageNet-1k from timm (synset <-> index <-> name) or a one-per-line label file.
+"""Notebooks 00, 04-05; ``infer``, ``eval-topk``, ``npz-decode``: class labels.
+
+Class labels: ImageNet-1k from timm (synset <-> index <-> name) or a one-per-line label file.
 
 A label file of exactly 1000 names (the vendor's ``imagenet.txt``) is read in ImageNet-1k order,
 so an ImageNet synset folder (``n01440764``) names the same class with or without it.

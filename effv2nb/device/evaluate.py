@@ -1,4 +1,6 @@
-"""``eval-topk``: top-1 / top-5 from a result file, matched by class index, not by name.
+"""Notebooks 04-05, ``python -m effv2nb eval-topk``: scoring a result file.
+
+``eval-topk``: top-1 / top-5 from a result file, matched by class index, not by name.
 
 Ground truth is the image's parent folder: an ImageNet synset (``n01440764``, via timm), a class
 name from ``--label-txt`` (one per line, index order), or a decimal class index. Folders are read
@@ -16,7 +18,6 @@ image whose folder names no class.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -113,17 +114,3 @@ def evaluate_records(records, labels, source="<results>") -> TopK:
 def evaluate_file(path, label_txt=None) -> TopK:
     labels = labels_mod.from_txt(label_txt) if label_txt else labels_mod.imagenet()
     return evaluate_records(results.read(path), labels, path)
-
-
-def add_arguments(parser):
-    parser.add_argument("result_txt", metavar="RESULT.txt", help="result file written by infer or npz-decode")
-    parser.add_argument("--label-txt", default=None,
-                        help="class names, one per line in index order (default: ImageNet-1k from timm)")
-
-
-def run(args) -> int:
-    result = evaluate_file(args.result_txt, args.label_txt)
-    if result.note():
-        print(f"note: {args.result_txt}: {result.note()}", file=sys.stderr)
-    print(result.line())
-    return 0

@@ -1,4 +1,6 @@
-"""The npz path of the vendor's step 5: ``image2npz``, a vamp stand-in, ``npz-decode``.
+"""Notebook 04, ``python -m effv2nb image2npz`` / ``npz-decode``: the vendor's step 5 (docs/vendor-files.md, section "npz path").
+
+The npz path of the vendor's step 5: ``image2npz``, a vamp stand-in, ``npz-decode``.
 
 - ``image2npz``: every image below ``--dataset-path`` decoded to RGB and stored as uint8 CHW under
   key ``input_0``, one ``.npz`` per image in a folder per class (``TARGET/<class>/<stem>.npz``);
@@ -161,32 +163,3 @@ def npz_decode(datalist, output_dir, result_txt, label_txt=None, topk: int = 5) 
         recs.append(results.Record(e, [int(i) for i in idx], [float(row[i]) for i in idx],
                                    [labels.name(int(i)) for i in idx]))
     return results.write(result_txt, recs)
-
-
-# ---- CLI: ``image2npz`` and ``npz-decode`` are both registered on this module; the parser's
-# name tells which one is being built.
-
-def add_arguments(parser):
-    if parser.prog.split()[-1] == "npz-decode":
-        parser.add_argument("datalist", help="the datalist image2npz wrote")
-        parser.add_argument("output_dir", help="folder of vamp's output npz files (key output_0)")
-        parser.add_argument("result_txt", help="result file to write")
-        parser.add_argument("label_txt", nargs="?", default=None, help="class names, one per line")
-        parser.set_defaults(_npz_command="npz-decode")
-    else:
-        parser.add_argument("--dataset-path", required=True, help="image folder DIR/<class folder>/<image>")
-        parser.add_argument("--target-path", required=True, help="output folder of npz files")
-        parser.add_argument("--text-path", required=True, help="datalist to write (one absolute npz path per line)")
-        parser.set_defaults(_npz_command="image2npz")
-
-
-def run(args) -> int:
-    if getattr(args, "_npz_command", "") == "npz-decode":
-        out = npz_decode(args.datalist, args.output_dir, args.result_txt, args.label_txt)
-        print(f"wrote {out}")
-        return 0
-    n, skipped = image2npz(args.dataset_path, args.target_path, args.text_path)
-    print(f"wrote {n} npz files under {args.target_path} and the datalist {args.text_path}")
-    for p, reason in skipped:
-        print(f"  skipped {p}: {reason}")
-    return 1 if skipped else 0

@@ -1,4 +1,6 @@
-"""Preprocessing on the host: the vendor's vdsp fusion op, and timm's own transform.
+"""Notebooks 04-05, ``infer``, ``image2npz``, ``bench``: the vdsp fusion op on the host.
+
+Preprocessing on the host: the vendor's vdsp fusion op, and timm's own transform.
 
 ``apply(vdsp, image)`` does what the device's ``FUSION_OP_RGB_RESIZE_CVTCOLOR[_CROP]_NORM_TENSOR``
 does, driven by the parsed vdsp JSON (the whole file ``{"OpType", "OpConfig"}`` or just its
@@ -20,114 +22,12 @@ pretrained config); the two are *not* the same function (bicubic + crop_pct vs b
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 from PIL import Image
 
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.formats.vdsp import NORMAS, resolve
 
-NORMA_TYPES = ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD", "EQUAL", "DIV255")
-COLOR_CODES = ("NO_CHANGE", "RGB2BGR", "BGR2RGB")
-RESIZE_TYPES = ("BILINEAR_CV", "BILINEAR_PILLOW")
-MAX_SIDE = 16384   # no device resizes beyond this; larger sizes are a typo (and would exhaust memory)
-
-
-@dataclass(frozen=True)
-class FusionOp:
-    """The resolved parameters of one vdsp fusion op for a given model input size."""
-
-    resize_w: int
-    resize_h: int
-    out_w: int
-    out_h: int
-    crop_x: int
-    crop_y: int
-    norma_type: str
-    color_code: str
-    resize_type: str
-    mean: tuple
-    std: tuple
-
-
-def _op_config(vdsp) -> dict:
-    if isinstance(vdsp, FusionOp):
-        raise TypeError("already resolved")
-    if not isinstance(vdsp, dict):
-        raise Effv2nbError("vdsp params must be a JSON object")
-    cfg = vdsp.get("OpConfig", vdsp)
-    if not isinstance(cfg, dict):
-        raise Effv2nbError("'OpConfig' must be an object", where="OpConfig")
-    return cfg
-
-
-def load_vdsp(path) -> dict:
-    """Read and validate a vdsp JSON (``effv2nb.formats.vdsp.load_vdsp``)."""
-    from effv2nb.formats.vdsp import load_vdsp as _load
-
-    return _load(path)
-
-
-def _int(cfg, key, default):
-    v = cfg.get(key)
-    if v is None:   # absent or null: the default
-        return default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)) or int(v) != v or v < 0:
-        raise Effv2nbError(f"'{key}' must be a non-negative integer, got {v!r}", where=f"OpConfig.{key}")
-    if v > MAX_SIDE:
-        raise Effv2nbError(f"'{key}' = {str(v)[:12]}{'...' if len(str(v)) > 12 else ''} is over the {MAX_SIDE} pixel limit", where=f"OpConfig.{key}")
-    return int(v)
-
-
-def resolve(vdsp, model_size=None) -> FusionOp:
-    """Resolve a vdsp dict (or a ``FusionOp``) into concrete sizes for a model of input ``model_size``."""
-    if isinstance(vdsp, FusionOp):
-        return vdsp
-    cfg = _op_config(vdsp)
-    if isinstance(model_size, (tuple, list)):
-        mh, mw = int(model_size[-2]), int(model_size[-1])
-    elif model_size is not None:
-        mh = mw = int(model_size)
-    else:
-        mh = mw = None
-    out_w = _int(cfg, "OimageWidth", mw)
-    out_h = _int(cfg, "OimageHeight", mh)
-    if out_w is None or out_h is None:
-        raise Effv2nbError("output size unknown: the vdsp params have no OimageWidth/OimageHeight "
-                           "and no model input size was given", where="OpConfig.OimageWidth")
-    resize_w = _int(cfg, "ResizeWidth", out_w)
-    resize_h = _int(cfg, "ResizeHeight", out_h)
-    crop_x = _int(cfg, "CropX", (resize_w - out_w) // 2)
-    crop_y = _int(cfg, "CropY", (resize_h - out_h) // 2)
-    if min(out_w, out_h, resize_w, resize_h) < 1:
-        raise Effv2nbError("sizes must be at least 1", where="OpConfig")
-    if crop_x + out_w > resize_w or crop_y + out_h > resize_h or crop_x < 0 or crop_y < 0:
-        raise Effv2nbError(
-            f"crop {out_w}x{out_h} at ({crop_x}, {crop_y}) does not fit the resized {resize_w}x{resize_h} image",
-            where="OpConfig.CropX")
-    norma = cfg.get("NormaType", "DIV255_MINUSMEAN_DIVSTD")
-    if norma not in NORMA_TYPES:
-        raise Effv2nbError(f"unknown NormaType {norma!r}; one of {', '.join(NORMA_TYPES)}", where="OpConfig.NormaType")
-    color = cfg.get("ColorCvtCode", "NO_CHANGE")
-    if color not in COLOR_CODES:
-        raise Effv2nbError(f"unknown ColorCvtCode {color!r}; one of {', '.join(COLOR_CODES)}",
-                           where="OpConfig.ColorCvtCode")
-    rtype = cfg.get("ResizeType", "BILINEAR_CV")
-    if rtype not in RESIZE_TYPES:
-        raise Effv2nbError(f"unknown ResizeType {rtype!r}; one of {', '.join(RESIZE_TYPES)}",
-                           where="OpConfig.ResizeType")
-    mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    if norma in ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD"):
-        for key in ("Mean", "Std"):
-            v = cfg.get(key)
-            if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
-                raise Effv2nbError(f"NormaType {norma} needs '{key}' as 3 numbers", where=f"OpConfig.{key}")
-        mean, std = tuple(float(x) for x in cfg["Mean"]), tuple(float(x) for x in cfg["Std"])
-        if any(s == 0 for s in std):
-            raise Effv2nbError("Std must not contain 0", where="OpConfig.Std")
-    return FusionOp(resize_w, resize_h, out_w, out_h, crop_x, crop_y, norma, color, rtype, mean, std)
 
 
 def resize_bilinear_cv(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
@@ -184,9 +84,10 @@ def apply(vdsp, image, model_size=None) -> np.ndarray:
     if op.color_code in ("RGB2BGR", "BGR2RGB"):
         arr = arr[:, :, ::-1]
     chw = np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
-    if op.norma_type in ("DIV255_MINUSMEAN_DIVSTD", "DIV255"):
+    norma = NORMAS[op.norma_type]
+    if norma.div255:
         chw *= np.float32(1.0 / 255.0)
-    if op.norma_type in ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD"):
+    if norma.mean_std:
         chw -= np.asarray(op.mean, dtype=np.float32)[:, None, None]
         chw /= np.asarray(op.std, dtype=np.float32)[:, None, None]
     return chw
@@ -215,10 +116,3 @@ def timm_transform(model):
     run.config = cfg
     run.transform = tf
     return run
-
-
-def vdsp_for_model(model, size=None) -> dict:
-    """A vdsp dict for ``model`` (like the vendor's rw_* files: squash-resize, bilinear, float16 mean/std)."""
-    from effv2nb.formats.vdsp import generate_vdsp
-
-    return generate_vdsp(model, size)

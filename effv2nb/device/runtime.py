@@ -1,4 +1,6 @@
-"""Runners: one interface, three backends (``ort``, ``torch``, ``vsx``).
+"""Notebooks 04 and 06, ``infer``, ``image2npz``, ``bench``: model runners.
+
+Runners: one interface, three backends (``ort``, ``torch``, ``vsx``).
 
 A runner turns images into scores. ``ort`` and ``torch`` take host-preprocessed tensors
 (``host_preprocess = True``, see ``effv2nb.device.preprocess``); ``vsx`` — the vendor's runtime — takes
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.ort_session import ort_session
 
 BACKENDS = ("ort", "torch", "vsx")
 
@@ -80,17 +83,7 @@ class OrtRunner(Runner):
         if providers is None:
             avail = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        if not optimize:
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        if threads:
-            so.intra_op_num_threads = int(threads)
-        try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=providers)
-        except Exception as exc:  # ORT's own exception types
-            raise Effv2nbError(f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0][:200]}",
-                               self.path) from None
+        self.session = ort_session(self.path, threads=threads, optimize=optimize, providers=providers)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_dtype = np.float16 if "float16" in inp.type else np.float32

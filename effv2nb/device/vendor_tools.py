@@ -1,4 +1,6 @@
-"""Which 'device' runs: the vendor's tools when installed, else ONNX Runtime as the stand-in."""
+"""Notebooks 00 and 06 (banner), ``compile`` and ``bench``: which device runs.
+
+Which 'device' runs: the vendor's tools when installed, else ONNX Runtime as the stand-in."""
 from __future__ import annotations
 
 import importlib.util

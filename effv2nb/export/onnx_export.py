@@ -1,4 +1,6 @@
-"""Export a loaded model to ONNX (the vendor's step 1) and check the export against PyTorch.
+"""Notebook 02, ``python -m effv2nb export``: the vendor's step 1.
+
+Export a loaded model to ONNX (the vendor's step 1) and check the export against PyTorch.
 
 ``export_onnx`` writes one ONNX file: input ``input`` (N, 3, H, W) float32 with a dynamic
 batch axis, output ``output`` (N, classes) logits, an opset ONNX Runtime runs. It uses
@@ -22,6 +24,7 @@ import torch
 
 from effv2nb.core.atomic import atomic_path
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.core.ort_session import ort_session
 
 DEFAULT_OPSET = 17
 MAX_REL_L2 = 1e-5          # the parity thresholds the notebook and the CLI assert
@@ -151,28 +154,6 @@ def graph_io(onnx_path) -> dict:
     return {"inputs": {i.name: shape(i) for i in m.graph.input},
             "outputs": {o.name: shape(o) for o in m.graph.output},
             "opset": max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)}
-
-
-def ort_session(onnx_path, threads: int | None = None, optimize: bool = True):
-    """A CPU ONNX Runtime session (quiet logging).
-
-    ``optimize=False`` turns every graph optimization off: an int8 QDQ model then runs each
-    QuantizeLinear / DequantizeLinear as written (the exact arithmetic, ``effv2nb.quant.int8_paths``)
-    instead of ONNX Runtime's fused int8 kernels.
-    """
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if not optimize:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    if threads:
-        so.intra_op_num_threads = int(threads)
-    try:
-        return ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-        raise Effv2nbError(f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0][:200]}",
-                           onnx_path) from None
 
 
 def check_export(model, onnx_path, n: int = 8, inputs=None, seed: int = 0) -> dict:

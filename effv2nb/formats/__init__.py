@@ -1,1 +1,1 @@
-"""Notebooks 03-04, ``config``: the vendor's files, one owner each: build YAML, vdsp JSON, result file (docs/formats.md)."""
+"""Notebooks 03-04, ``config``: the vendor's files, one owner each: build YAML, vdsp JSON, result file (docs/vendor-files.md)."""

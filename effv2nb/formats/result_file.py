@@ -1,4 +1,6 @@
-"""The vendor's inference result file: write it exactly, read it robustly.
+"""Notebooks 04-05, ``infer``, ``npz-decode``, ``eval-topk``: the result file (docs/vendor-files.md, section "Result file").
+
+The vendor's inference result file: write it exactly, read it robustly.
 
 One line per (image, rank), best first, k = 0..4::
 

@@ -1,4 +1,6 @@
-"""The vendor's device preprocessing file (``*-vdsp_params.json``): load, validate, generate, cross-check.
+"""Notebooks 03-04, ``python -m effv2nb config``, ``infer``: the vdsp JSON (docs/vendor-files.md, section "vdsp_params JSON").
+
+The vendor's device preprocessing file (``*-vdsp_params.json``): load, validate, generate, cross-check.
 
 Format: ``{"OpType": ..., "OpConfig": {...}}``. Keys may be absent; the validator checks what is
 there plus what the ``NormaType`` needs. It is the one validator for a vdsp file: ``config check``
@@ -9,25 +11,46 @@ refused later for the same key, nor the other way round. Numbers must be finite 
 ``MAX_SIDE`` pixels; Mean/Std must fit float16, the type the device keeps them in (a Std that
 rounds to 0 there is refused). ``generate_vdsp`` writes one from a
 model's preprocessing the way the vendor does for these models: squash-resize to the input size,
-no crop offset, mean/std rounded to float16. ``cross_check`` lists where a build config and a
+no crop offset, mean/std rounded to float16. ``effv2nb.formats.cross_check`` lists where a build config and a
 vdsp file disagree (input size, mean/std, crop / resize, colour order).
 """
 from __future__ import annotations
 
 import functools
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from effv2nb.core import numbers
 from effv2nb.core.atomic import write_text
-from effv2nb.core.errors import Effv2nbError
-from effv2nb.device.preprocess import MAX_SIDE
+from effv2nb.core.errors import Effv2nbError, raise_problems
+from effv2nb.core.numbers import MAX_SIDE
 
 OP_TYPES = ("FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR", "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR")
 CROP_OP, NOCROP_OP = OP_TYPES
-NORMA_TYPES = ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD", "EQUAL", "DIV255")
+
+
+@dataclass(frozen=True)
+class Norma:
+    """What one ``NormaType`` does to a 0-255 pixel x: ``x / 255`` first (``div255``), then
+    ``(x - Mean) / Std`` (``mean_std``), with Mean/Std on ``scale`` ("0-1" or "0-255")."""
+
+    div255: bool
+    mean_std: bool
+    scale: str = ""
+
+
+# The one table of NormaTypes: validation, host preprocessing and cross-check all read it.
+NORMAS = {
+    "DIV255_MINUSMEAN_DIVSTD": Norma(div255=True, mean_std=True, scale="0-1"),
+    "MINUSMEAN_DIVSTD": Norma(div255=False, mean_std=True, scale="0-255"),
+    "EQUAL": Norma(div255=False, mean_std=False),
+    "DIV255": Norma(div255=True, mean_std=False),
+}
+NORMA_TYPES = tuple(NORMAS)
 COLOR_CVT_CODES = ("NO_CHANGE", "RGB2BGR", "BGR2RGB")
 RESIZE_TYPES = ("BILINEAR_CV", "BILINEAR_PILLOW")
 IMAGE_FORMATS = ("RGB_PLANAR",)
@@ -98,7 +121,7 @@ def validate_vdsp(data, path=None):
         elif cfg[key] not in allowed:
             err(f"OpConfig.{key}", f"{cfg[key]!r} is not allowed; one of {', '.join(allowed)}")
     norma = cfg.get("NormaType")
-    if norma in ("DIV255_MINUSMEAN_DIVSTD", "MINUSMEAN_DIVSTD"):
+    if isinstance(norma, str) and norma in NORMAS and NORMAS[norma].mean_std:
         for k in ("Mean", "Std"):
             v = cfg.get(k)
             if not (isinstance(v, list) and len(v) == 3 and all(numbers.is_finite_number(x) for x in v)):
@@ -110,12 +133,12 @@ def validate_vdsp(data, path=None):
                 err("OpConfig.Std", f"must be positive, got {v!r}")
             elif k == "Std" and any(f16(x) == 0 for x in v):
                 err("OpConfig.Std", f"{v!r} rounds to 0 in float16, the type the device keeps Std in")
-            elif norma == "DIV255_MINUSMEAN_DIVSTD" and any(abs(x) > 1.5 for x in v):
-                err(f"OpConfig.{k}", f"DIV255_MINUSMEAN_DIVSTD takes values on the 0-1 scale, got {v!r} "
+            elif NORMAS[norma].scale == "0-1" and any(abs(x) > 1.5 for x in v):
+                err(f"OpConfig.{k}", f"{norma} takes values on the 0-1 scale, got {v!r} "
                     "(0-255 values go with MINUSMEAN_DIVSTD)")
-            elif norma == "MINUSMEAN_DIVSTD" and k == "Mean" and all(abs(x) <= 1.0 for x in v) and any(v):
+            elif NORMAS[norma].scale == "0-255" and k == "Mean" and all(abs(x) <= 1.0 for x in v) and any(v):
                 warnings.append(Effv2nbError(
-                    "MINUSMEAN_DIVSTD takes 0-255 values, these look like 0-1 (DIV255_MINUSMEAN_DIVSTD?)",
+                    f"{norma} takes 0-255 values, these look like 0-1 (DIV255_MINUSMEAN_DIVSTD?)",
                     p, "OpConfig.Mean").one_line())
     if op_type == NOCROP_OP and any(k in cfg for k in CROP_KEYS):
         warnings.append(Effv2nbError(f"{NOCROP_OP} has no crop; CropX/CropY ignored", p, "OpConfig").one_line())
@@ -130,13 +153,102 @@ def validate_vdsp(data, path=None):
             err("OpConfig.CropY", f"crop CropY + OimageHeight = {cy + oh} exceeds ResizeHeight {rh}")
     # what the host preprocessing checks, where the file alone decides it (the output size is known)
     if not errors and "OimageWidth" in cfg and "OimageHeight" in cfg:
-        from effv2nb.device.preprocess import resolve
-
         try:
             resolve(data)
         except Effv2nbError as exc:
             err(exc.where, exc.message)
     return errors, warnings
+
+
+# ---------------------------------------------------------------- resolve: the file in concrete sizes
+@dataclass(frozen=True)
+class FusionOp:
+    """The resolved parameters of one vdsp fusion op for a given model input size."""
+
+    resize_w: int
+    resize_h: int
+    out_w: int
+    out_h: int
+    crop_x: int
+    crop_y: int
+    norma_type: str
+    color_code: str
+    resize_type: str
+    mean: tuple
+    std: tuple
+
+
+def _op_config(vdsp) -> dict:
+    if isinstance(vdsp, FusionOp):
+        raise TypeError("already resolved")
+    if not isinstance(vdsp, dict):
+        raise Effv2nbError("vdsp params must be a JSON object")
+    cfg = vdsp.get("OpConfig", vdsp)
+    if not isinstance(cfg, dict):
+        raise Effv2nbError("'OpConfig' must be an object", where="OpConfig")
+    return cfg
+
+
+def _int(cfg, key, default):
+    v = cfg.get(key)
+    if v is None:   # absent or null: the default
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)) or int(v) != v or v < 0:
+        raise Effv2nbError(f"'{key}' must be a non-negative integer, got {v!r}", where=f"OpConfig.{key}")
+    if v > MAX_SIDE:
+        raise Effv2nbError(f"'{key}' = {str(v)[:12]}{'...' if len(str(v)) > 12 else ''} is over the {MAX_SIDE} pixel limit", where=f"OpConfig.{key}")
+    return int(v)
+
+
+def resolve(vdsp, model_size=None) -> FusionOp:
+    """Resolve a vdsp dict (or a ``FusionOp``) into concrete sizes for a model of input ``model_size``."""
+    if isinstance(vdsp, FusionOp):
+        return vdsp
+    cfg = _op_config(vdsp)
+    if isinstance(model_size, (tuple, list)):
+        mh, mw = int(model_size[-2]), int(model_size[-1])
+    elif model_size is not None:
+        mh = mw = int(model_size)
+    else:
+        mh = mw = None
+    out_w = _int(cfg, "OimageWidth", mw)
+    out_h = _int(cfg, "OimageHeight", mh)
+    if out_w is None or out_h is None:
+        raise Effv2nbError("output size unknown: the vdsp params have no OimageWidth/OimageHeight "
+                           "and no model input size was given", where="OpConfig.OimageWidth")
+    resize_w = _int(cfg, "ResizeWidth", out_w)
+    resize_h = _int(cfg, "ResizeHeight", out_h)
+    crop_x = _int(cfg, "CropX", (resize_w - out_w) // 2)
+    crop_y = _int(cfg, "CropY", (resize_h - out_h) // 2)
+    if min(out_w, out_h, resize_w, resize_h) < 1:
+        raise Effv2nbError("sizes must be at least 1", where="OpConfig")
+    if crop_x + out_w > resize_w or crop_y + out_h > resize_h or crop_x < 0 or crop_y < 0:
+        raise Effv2nbError(
+            f"crop {out_w}x{out_h} at ({crop_x}, {crop_y}) does not fit the resized {resize_w}x{resize_h} image",
+            where="OpConfig.CropX")
+    norma = cfg.get("NormaType", "DIV255_MINUSMEAN_DIVSTD")
+    if norma not in NORMA_TYPES:
+        raise Effv2nbError(f"unknown NormaType {norma!r}; one of {', '.join(NORMA_TYPES)}", where="OpConfig.NormaType")
+    color = cfg.get("ColorCvtCode", "NO_CHANGE")
+    if color not in COLOR_CVT_CODES:
+        raise Effv2nbError(f"unknown ColorCvtCode {color!r}; one of {', '.join(COLOR_CVT_CODES)}",
+                           where="OpConfig.ColorCvtCode")
+    rtype = cfg.get("ResizeType", "BILINEAR_CV")
+    if rtype not in RESIZE_TYPES:
+        raise Effv2nbError(f"unknown ResizeType {rtype!r}; one of {', '.join(RESIZE_TYPES)}",
+                           where="OpConfig.ResizeType")
+    mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    if NORMAS[norma].mean_std:
+        for key in ("Mean", "Std"):
+            v = cfg.get(key)
+            if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+                raise Effv2nbError(f"NormaType {norma} needs '{key}' as 3 numbers", where=f"OpConfig.{key}")
+        mean, std = tuple(float(x) for x in cfg["Mean"]), tuple(float(x) for x in cfg["Std"])
+        if any(s == 0 for s in std):
+            raise Effv2nbError("Std must not contain 0", where="OpConfig.Std")
+    return FusionOp(resize_w, resize_h, out_w, out_h, crop_x, crop_y, norma, color, rtype, mean, std)
+
 
 
 def read_json(path):
@@ -159,8 +271,6 @@ def parse_json(text: str, path=None):
 
 def load_vdsp(path, with_warnings: bool = False):
     """Load and validate a vdsp_params JSON; returns the dict (and warnings if asked)."""
-    from effv2nb.formats.build_config import raise_problems
-
     data = read_json(path)
     errors, warnings = validate_vdsp(data, path)
     if errors:
@@ -175,8 +285,6 @@ def dumps_vdsp(d) -> str:
 
 def save_vdsp(d, path, backup: bool = True) -> Path:
     """Validate and write atomically (4-space indent like the vendor's files); old file -> ``.bak``."""
-    from effv2nb.formats.build_config import raise_problems
-
     errors, _ = validate_vdsp(d, path)
     if errors:
         raise_problems(errors)
@@ -238,85 +346,3 @@ def model_defaults(name: str):
                      interpolation=cfg.get("interpolation", "bilinear"),
                      crop_pct=float(cfg.get("test_crop_pct") or cfg.get("crop_pct", 1.0)),
                      num_classes=int(cfg.get("num_classes", 1000)))
-
-
-def preprocessing(d: dict) -> dict:
-    """A vdsp dict in plain terms: output size, resize, crop box, 0-1 mean/std, colour order."""
-    c = d.get("OpConfig", {})
-    norma = c.get("NormaType")
-    mean, std = c.get("Mean"), c.get("Std")
-    if norma == "MINUSMEAN_DIVSTD" and mean and std:
-        mean, std = [m / 255 for m in mean], [s / 255 for s in std]
-    elif norma == "EQUAL":
-        mean, std = [0.0] * 3, [1 / 255] * 3
-    elif norma == "DIV255":
-        mean, std = [0.0] * 3, [1.0] * 3
-    crop = d.get("OpType") == CROP_OP
-    return {"out": (c.get("OimageHeight"), c.get("OimageWidth")),
-            "resize": (c.get("ResizeHeight"), c.get("ResizeWidth")),
-            "crop_xy": (c.get("CropX", 0), c.get("CropY", 0)) if crop else (0, 0),
-            "mean": mean, "std": std, "bgr": c.get("ColorCvtCode") in ("RGB2BGR", "BGR2RGB")}
-
-
-def build_preprocessing(cfg) -> dict:
-    """The same plain terms from a build config's ``frontend.shape`` and ``dataset.process_ops``."""
-    shape = cfg.input_shape
-    out = {"out": (shape[2], shape[3]), "resize": None, "crop": None, "mean": None, "std": None, "bgr": False}
-    for op in cfg.dataset.process_ops or []:
-        t = op.get("type")
-        if t == "Resize":
-            s = op.get("size")
-            out["resize"] = (s, s) if isinstance(s, int) else tuple(s)
-            out["resize_shorter_side"] = isinstance(s, int)
-        elif t == "CenterCrop":
-            c = op.get("crop_size")
-            out["crop"] = (c, c) if isinstance(c, int) else tuple(c)
-        elif t == "CvtColor":
-            out["bgr"] = not out["bgr"]
-        elif t == "Normalize":
-            mean, std = list(op.get("mean", [])), list(op.get("std", []))
-            div255 = op.get("div255", all(m <= 1.0 for m in mean))
-            if not div255:
-                mean, std = [m / 255 for m in mean], [s / 255 for s in std]
-            out["mean"], out["std"] = mean, std
-    return out
-
-
-def cross_check(build_cfg, vdsp: dict, tol: float = 2e-3) -> list:
-    """Where a build config (``BuildConfig``) and a vdsp dict disagree; ``[]`` when they agree.
-
-    Each entry is a one-line message naming both keys. Mean/std compare on the 0-1 scale within
-    ``tol`` (float16 rounding is ~5e-4).
-    """
-    b, v = build_preprocessing(build_cfg), preprocessing(vdsp)
-    out = []
-    if None not in v["out"] and tuple(v["out"]) != tuple(b["out"]):
-        out.append(f"input size: frontend.shape says {b['out'][0]}x{b['out'][1]}, "
-                   f"OpConfig.OimageHeight/OimageWidth say {v['out'][0]}x{v['out'][1]}")
-    for k in ("mean", "std"):
-        if b[k] is not None and v[k] is not None and (
-                len(b[k]) != len(v[k]) or any(abs(x - y) > tol for x, y in zip(b[k], v[k]))):
-            out.append(f"{k}: dataset.process_ops Normalize {k} (0-1 scale) {[round(x, 4) for x in b[k]]} vs "
-                       f"OpConfig.{k.capitalize()} {[round(x, 4) for x in v[k]]}")
-    if b["bgr"] != v["bgr"]:
-        out.append(f"colour order: process_ops {'swap' if b['bgr'] else 'keep'} RGB, "
-                   f"OpConfig.ColorCvtCode {vdsp.get('OpConfig', {}).get('ColorCvtCode')}")
-    if b["resize"] is not None and None not in v["resize"] and not b.get("resize_shorter_side"):
-        if tuple(b["resize"]) != tuple(v["resize"]):
-            out.append(f"resize: Resize size {list(b['resize'])} vs OpConfig.ResizeHeight/ResizeWidth "
-                       f"{list(v['resize'])}")
-    if None not in v["resize"] and None not in v["out"]:
-        vcrop = tuple(v["out"]) != tuple(v["resize"])
-        bcrop = b["crop"] is not None and b["resize"] is not None and tuple(b["crop"]) != tuple(b["resize"])
-        if bcrop != vcrop or (b["crop"] and tuple(b["crop"]) != tuple(v["out"])):
-            out.append(f"crop: process_ops CenterCrop {list(b['crop']) if b['crop'] else None} after Resize "
-                       f"{list(b['resize']) if b['resize'] else None}, vdsp crops {v['out'][0]}x{v['out'][1]} "
-                       f"at (CropX, CropY) = {v['crop_xy']} from {v['resize'][0]}x{v['resize'][1]}")
-        elif vcrop:
-            rh, rw = v["resize"]
-            oh, ow = v["out"]
-            want = ((rw - ow) // 2, (rh - oh) // 2)
-            if tuple(v["crop_xy"]) != want and abs(v["crop_xy"][0] - want[0]) > 1:
-                out.append(f"crop position: CenterCrop is centred, OpConfig.CropX/CropY {v['crop_xy']} "
-                           f"(centred would be {want})")
-    return out

@@ -1,4 +1,6 @@
-"""Structure tables read from a model: one row per stage, as in the EfficientNetV2 paper's Table 4.
+"""Notebook 01 (architecture): stage tables.
+
+Structure tables read from a model: one row per stage, as in the EfficientNetV2 paper's Table 4.
 
 ``stage_table(model, size)`` inspects the modules themselves (conv kernels, strides, channels,
 squeeze-excitation widths) and measures feature-map sizes with one forward pass, so the table

@@ -1,4 +1,6 @@
-"""EfficientNetV2's building blocks, written plainly — and ``from_timm`` to check them against timm.
+"""Notebook 01 (architecture): the building blocks.
+
+EfficientNetV2's building blocks, written plainly — and ``from_timm`` to check them against timm.
 
 Every convolution is followed by BatchNorm; SiLU follows every BatchNorm except the last one of
 a block (the 1x1 *projection* is linear, as in MobileNetV2). A block adds its input back

@@ -1,16 +1,18 @@
-"""Parameters, multiply-adds and FLOPs, counted with ``torch.utils.flop_counter`` (no extra dependency).
+"""Notebook 01, ``python -m effv2nb complexity``: counts (docs/vendor-files.md, section "FLOPs convention").
+
+Parameters, multiply-adds and FLOPs, counted with ``torch.utils.flop_counter`` (no extra dependency).
 
 ``python -m effv2nb complexity --model NAME [--size N]`` prints one line::
 
-    params_M: <a> gmacs: <b> flops_G: <c> seed_flops_G: <d>
+    params_M: <a> gmacs: <b> flops_G: <c> vendor_flops_G: <d>
 
 - ``gmacs``: multiply-accumulates of convolutions and the classifier (what torch's counter sees;
   BatchNorm, activations, SE averaging/gating and residual adds are not counted — they are
   elementwise and below 0.2 % of the total here);
 - ``flops_G = 2 x gmacs`` (one multiply + one add);
-- ``seed_flops_G = gmacs x 2 / 0.9``: the convention of the seed's table (FORMATS.md §5).
+- ``vendor_flops_G = gmacs x 2 / 0.9``: the convention of the vendor's table (``docs/vendor-files.md``, section "FLOPs convention").
 
-``param_breakdown`` splits parameters by kind; ``seed_params`` is what the seed's counter saw:
+``param_breakdown`` splits parameters by kind; ``vendor_params`` is what the vendor's counter saw:
 everything except BatchNorm's affine weight and bias (timm fuses BN and activation into
 ``BatchNormAct2d``, a module type a per-module counter does not know, so it is skipped).
 """
@@ -22,10 +24,10 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-SEED_FACTOR = 2 / 0.9   # the seed's FLOPs = multiply-adds x 2 / 0.9
+VENDOR_FACTOR = 2 / 0.9   # the vendor's FLOPs = multiply-adds x 2 / 0.9
 
-# The seed's table (FORMATS.md §5): model -> (input size, FLOPs G, params M)
-SEED_TABLE = {
+# The vendor's table (``docs/vendor-files.md``, section "FLOPs convention"): model -> (input size, FLOPs G, params M)
+VENDOR_TABLE = {
     "efficientnetv2_rw_t": (288, 7.032, 13.556),
     "efficientnetv2_rw_s": (384, 19.201, 23.780),
     "efficientnetv2_rw_m": (416, 47.406, 52.929),
@@ -34,7 +36,7 @@ SEED_TABLE = {
 
 @torch.no_grad()
 def count(model: nn.Module, size: int, batch: int = 1) -> dict:
-    """Count one forward pass at ``size`` x ``size``; returns params, macs, flops, seed_flops and the
+    """Count one forward pass at ``size`` x ``size``; returns params, macs, flops, vendor_flops and the
     per-module FLOP dict of the counter (keys like ``EfficientNet.blocks.3``)."""
     was_training = model.training
     model.eval()
@@ -47,14 +49,14 @@ def count(model: nn.Module, size: int, batch: int = 1) -> dict:
     flops = counter.get_total_flops() / batch
     per_module = {k: sum(v.values()) / batch for k, v in counter.get_flop_counts().items()}
     params = sum(p.numel() for p in model.parameters())
-    return dict(params=params, macs=flops / 2, flops=flops, seed_flops=flops / 2 * SEED_FACTOR,
+    return dict(params=params, macs=flops / 2, flops=flops, vendor_flops=flops / 2 * VENDOR_FACTOR,
                 per_module=per_module)
 
 
 def line(result: dict) -> str:
     """The CLI's one-line summary."""
     return (f"params_M: {result['params'] / 1e6:.3f} gmacs: {result['macs'] / 1e9:.3f} "
-            f"flops_G: {result['flops'] / 1e9:.3f} seed_flops_G: {result['seed_flops'] / 1e9:.3f}")
+            f"flops_G: {result['flops'] / 1e9:.3f} vendor_flops_G: {result['vendor_flops'] / 1e9:.3f}")
 
 
 def param_breakdown(model: nn.Module) -> dict:
@@ -75,8 +77,8 @@ def param_breakdown(model: nn.Module) -> dict:
     return dict(out)
 
 
-def seed_params(model: nn.Module) -> int:
-    """Parameters without BatchNorm's affine weight/bias: what the seed's counter reported."""
+def vendor_params(model: nn.Module) -> int:
+    """Parameters without BatchNorm's affine weight/bias: what the vendor's counter reported."""
     b = param_breakdown(model)
     return sum(b.values()) - b.get("bn", 0)
 
@@ -119,24 +121,3 @@ def stage_breakdown(model: nn.Module, size: int) -> list:
         r["param_share"] = r["params"] / total_p
         r["mac_share"] = r["macs"] / total_m
     return out
-
-
-def add_arguments(p):
-    from effv2nb.model.models import MODEL_NAMES
-
-    p.add_argument("--model", required=True, help=f"one of {', '.join(MODEL_NAMES)}")
-    p.add_argument("--size", type=int, default=None,
-                   help="input size in pixels (default: the model's evaluation size)")
-
-
-def run(args) -> int:
-    from effv2nb.model import models
-    from effv2nb.core.errors import Effv2nbError
-
-    model = models.load(args.model, weights="random")   # weights do not change the counts
-    size = models.info(model).input_size if args.size is None else args.size
-    if not 16 <= size <= 2048:
-        raise Effv2nbError(f"--size {size}: choose an input size between 16 and 2048 pixels")
-    torch.set_num_threads(1)   # one forward pass; 2 threads on a busy 2-core machine are far slower
-    print(line(count(model, size)))
-    return 0

@@ -1,4 +1,6 @@
-"""Load EfficientNetV2 models with their weights, and say where the weights came from.
+"""Every notebook (00-06) and every command that takes ``--model``: models and their weights.
+
+Load EfficientNetV2 models with their weights, and say where the weights came from.
 
 Weight resolution for ``load(name, weights="auto")``, in order:
 

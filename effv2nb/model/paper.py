@@ -1,4 +1,6 @@
-"""The EfficientNetV2 paper's claims, measured on this machine.
+"""Notebook 01 (architecture): the paper's claims.
+
+The EfficientNetV2 paper's claims, measured on this machine.
 
 - ``fused_vs_mbconv``: one block per stage of a model, built as MBConv and as Fused-MBConv at
   that stage's real channels and feature-map size; forward+backward time of each (same batch,

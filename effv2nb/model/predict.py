@@ -1,4 +1,6 @@
-"""Classify one image with a loaded model, using timm's evaluation transform for its weights."""
+"""Notebook 00 (quickstart) and its upload widget: classify one image.
+
+Classify one image with a loaded model, using timm's evaluation transform for its weights."""
 from __future__ import annotations
 
 from dataclasses import dataclass

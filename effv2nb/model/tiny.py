@@ -1,4 +1,6 @@
-"""``tiny``: a small EfficientNetV2 described as data, built with timm's EfficientNet builder.
+"""Notebook 00, ``train-tiny`` and ``demo``: the tiny model.
+
+``tiny``: a small EfficientNetV2 described as data, built with timm's EfficientNet builder.
 
 Same building blocks as efficientnetv2_rw_t — a ConvBnAct stage, Fused-MBConv
 (timm ``EdgeResidual``, ``er``) in the early stages, MBConv (``InvertedResidual``, ``ir``)

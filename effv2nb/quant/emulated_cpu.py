@@ -1,4 +1,6 @@
-"""Run part of a study on an emulated x86-64 CPU without VNNI, whatever CPU this is.
+"""Notebook 05, ``int8-report`` and the tests: the int8 study on an emulated CPU.
+
+Run part of a study on an emulated x86-64 CPU without VNNI, whatever CPU this is.
 
 Serves notebook 05 (the same ``mod.onnx`` on this CPU and on an AVX2-only one) and the tests.
 
@@ -50,12 +52,12 @@ def run_python(args, env=None, timeout: float = 900, cwd=None) -> subprocess.Com
 _CHILD = """
 import json, sys, numpy as np
 from effv2nb.core import cpu
-from effv2nb.quant import int8_paths, quant_analysis as qa
+from effv2nb.quant import int8_paths, layer_error
 fp32, q, tmp_x, tmp_out = sys.argv[1:5]
 x = np.load(tmp_x)
 ref = int8_paths.run(fp32, x)
 s = int8_paths.summary(int8_paths.score(ref, q, x))
-layers = [{k: r[k] for k in ("depth", "node", "kind", "sqnr_db")} for r in qa.layer_sqnr(fp32, q, x, "host")]
+layers = [{k: r[k] for k in ("depth", "node", "kind", "sqnr_db")} for r in layer_error.layer_sqnr(fp32, q, x, "host")]
 json.dump({"cpu": cpu.describe(), "score": s, "host_layers": layers}, open(tmp_out, "w"))
 """
 

@@ -1,4 +1,6 @@
-"""``compile``'s int8 guard: the exact and the host result of a compiled model, and ``reduce_range: auto``.
+"""Notebook 05, ``python -m effv2nb compile`` (int8): the int8 guard.
+
+``compile``'s int8 guard: the exact and the host result of a compiled model, and ``reduce_range: auto``.
 
 Serves ``python -m effv2nb compile`` (step 3 of the vendor's flow) and notebooks 03 and 05.
 

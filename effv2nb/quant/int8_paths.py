@@ -1,4 +1,6 @@
-"""One int8 model, two ways to run it: the exact QDQ arithmetic and this CPU's fused kernels.
+"""Notebook 05, ``compile`` (int8 guard) and ``int8-report``: exact and host int8 paths.
+
+One int8 model, two ways to run it: the exact QDQ arithmetic and this CPU's fused kernels.
 
 Used by ``compile`` (its int8 check and ``reduce_range: auto``), ``int8-report``, ``bench`` and
 notebook 05 (section "The same mod.onnx, two ways").
@@ -35,7 +37,7 @@ def runner(onnx_path, path: str = HOST, threads: int | None = None):
 
 def run(onnx_path, x, path: str = HOST, batch: int = 64, threads: int | None = None) -> np.ndarray:
     """Scores (N, C) of ``onnx_path`` on ``x``: an array (N, 3, H, W), a list of (1, 3, H, W) arrays,
-    or anything with ``batches(batch)`` (``quant_analysis.EvalSet``)."""
+    or anything with ``batches(batch)`` (``eval_sets.EvalSet``)."""
     r = runner(onnx_path, path, threads)
     if hasattr(x, "batches"):
         chunks = x.batches(batch)

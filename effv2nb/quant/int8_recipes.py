@@ -44,7 +44,7 @@ class Recipe:
         return opts
 
     def _quantize_once(self, fp32_onnx, out_onnx, calib, reduce_range: bool) -> Path:
-        from effv2nb.compile.build import quantize_int8
+        from effv2nb.compile.ort_quantize import quantize_int8
 
         return quantize_int8(fp32_onnx, out_onnx, list(calib)[: self.num_calib],
                              calibrate_mode=self.calibrate_mode, per_channel=self.per_channel,
@@ -118,7 +118,7 @@ def grid_recipes(num_calib: int = 50, reduce_range=AUTO) -> list:
 def fast_recipe(num_calib: int = 300, nodes_to_exclude=()) -> Recipe:
     """All ops int8, MinMax, per-channel weights, reduce_range auto: the fastest layout on ORT's CPU kernels.
 
-    Float is re-introduced only block by block (``quant_analysis.speed_aware_search``): a whole block
+    Float is re-introduced only block by block (``int8_search.speed_aware_search``): a whole block
     kept in float costs one Quantize/Dequantize pair at each end, whereas "all SiLU in float" or "all SE
     in float" puts a pair around every activation and cuts the int8 speed-up by more than half on rw_t.
     """

@@ -7,7 +7,7 @@ images (``effv2nb.data.folds``: calibration, selection and test never share an i
 - ``nncf``: ``nncf.quantize`` with its defaults, on the same calibration images (``effv2nb.quant.nncf_ptq``);
 - ``best_int8``: the suite's best recipe with every quantizable op in int8, chosen on the selection fold
   among calibrate modes and percentiles (per-channel weights, ``reduce_range: auto``);
-- ``best``: ``best_int8`` with the greedy float fallback (``quant_analysis.greedy_fallback``) on the
+- ``best``: ``best_int8`` with the greedy float fallback (``int8_search.greedy_fallback``) on the
   selection fold, until the exact SQNR reaches the target and the host SQNR the target less 1 dB;
 - ``nncf_ac`` (optional): NNCF's accuracy-control variant asked to lose nothing (``max_drop`` 0) on the
   selection fold.
@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from effv2nb.core import cpu
+from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.data import folds
-from effv2nb.quant import quant_analysis as qa
+from effv2nb.quant import eval_sets, int8_search, onnx_eval
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.quant.int8_recipes import Recipe, stock_recipe
 from effv2nb.core.settings import DIGITS_DIR, sized
@@ -42,8 +43,8 @@ class Study:
 
     model: str
     split: folds.Split
-    sel: object                  # quant_analysis.EvalSet of the selection fold
-    test: object                 # quant_analysis.EvalSet of the test fold
+    sel: object                  # eval_sets.EvalSet of the selection fold
+    test: object                 # eval_sets.EvalSet of the test fold
     test_samples: list
     calib: list
     fp32: Path
@@ -118,17 +119,17 @@ def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, 
     log(split.line())
     work = Path(workdir or tempfile.mkdtemp(prefix="effv2nb-int8-"))
     work.mkdir(parents=True, exist_ok=True)
-    vdsp = vdsp or preprocess.vdsp_for_model(model)
+    vdsp = vdsp or generate_vdsp(model)
     size = info.input_size
     limit = limit or sized(None, 100)
     test_samples = folds.spread(split["test"], limit)
-    sel = qa.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
-    test = qa.eval_set_from_samples(test_samples, vdsp, size)
+    sel = eval_sets.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
+    test = eval_sets.eval_set_from_samples(test_samples, vdsp, size)
     n = int(num_calib or min(len(split["calibration"]), sized(300, 64 if quick else 100)))
-    calib = qa.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
+    calib = eval_sets.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
     fp32 = export_onnx(model, work / f"{model_name}_fp32.onnx", size=size)
-    return Study(model_name, split, sel, test, test_samples, calib, fp32, qa.ort_run(fp32, sel),
-                 qa.ort_run(fp32, test), work, quick, cpu_line=cpu.describe())
+    return Study(model_name, split, sel, test, test_samples, calib, fp32, onnx_eval.ort_run(fp32, sel),
+                 onnx_eval.ort_run(fp32, test), work, quick, cpu_line=cpu.describe())
 
 
 def candidates(n: int, quick: bool) -> list:
@@ -144,7 +145,7 @@ def choose_best_int8(st: Study, log=print) -> Recipe:
     scored = []
     for i, r in enumerate(candidates(len(st.calib), st.quick)):
         p, secs = _timed(lambda r=r, i=i: r.quantize(st.fp32, st.work / f"cand_{i}.onnx", st.calib, log=log))
-        row = qa.evaluate_onnx(p, st.sel, st.ref_sel, speed=False, name=r.name)
+        row = onnx_eval.evaluate_onnx(p, st.sel, st.ref_sel, speed=False, name=r.name)
         scored.append((min(row["sqnr_db"], row["host_sqnr_db"] + SEARCH_MARGIN_DB), r, p, secs))
     _, best, path, secs = max(scored, key=lambda t: t[0])
     st.built["best_int8"] = (path, secs)
@@ -157,9 +158,9 @@ def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
     """Greedy float fallback from ``base`` (default: the chosen ``best_int8``) on the selection fold."""
     base = base or st.choices["best_int8"]["recipe"]
     t = time.perf_counter()
-    sens = qa.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", progress=progress,
+    sens = int8_search.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", progress=progress,
                           num_calib=min(len(st.calib), 50))
-    search = qa.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
+    search = int8_search.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
                                 target_sqnr=TARGET_SQNR_DB + SEARCH_MARGIN_DB, target_agree=TARGET_AGREE,
                                 max_steps=3 if st.quick else 6, sens=sens, progress=progress)
     search_s = time.perf_counter() - t
@@ -190,7 +191,7 @@ def score(st: Study) -> Report:
     report = Report(st.model, st.split, choices=st.choices, cpu_line=st.cpu_line)
     for name in sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
         path, secs = st.built[name]
-        row = qa.evaluate_onnx(path, st.test, st.ref_test, name=name)
+        row = onnx_eval.evaluate_onnx(path, st.test, st.ref_test, name=name)
         row["host_pred"] = row.pop("host_logits").argmax(1)
         row.pop("logits", None)
         row.update(recipe=name, compile_s=secs)

@@ -1,4 +1,6 @@
-"""NNCF's post-training int8 quantization of an ONNX model, as a peer to the suite's own recipes.
+"""Notebook 05, ``python -m effv2nb int8-report``: NNCF's quantization.
+
+NNCF's post-training int8 quantization of an ONNX model, as a peer to the suite's own recipes.
 
 Serves notebook 05's side-by-side table and ``python -m effv2nb int8-report``: the same fp32 ONNX and
 calibration images, quantized by NNCF (``nncf.quantize`` on an ``onnx.ModelProto``) instead of ORT's
@@ -153,7 +155,7 @@ def _run(fn, fp32_onnx, out_onnx, calib, subset_size, log, preset, advanced, **k
 def quantize_nncf(fp32_onnx, out_onnx, calib, preset=None, subset_size=None, log=None, **advanced) -> Path:
     """``nncf.quantize`` of ``fp32_onnx`` into ``out_onnx`` (QDQ, written atomically); its path.
 
-    ``calib``: float32 arrays (1, 3, H, W) or (3, H, W) (``quant_analysis.calibration_arrays``), of
+    ``calib``: float32 arrays (1, 3, H, W) or (3, H, W) (``eval_sets.calibration_arrays``), of
     which NNCF uses the first ``subset_size`` (default: all, the images the suite's recipes see; NNCF's
     own default is 300). ``preset``: None (NNCF's default: ``performance`` here) or ``"mixed"``
     (asymmetric activations). Other keywords go to ``nncf.quantize`` (``QUANTIZE_KEYS``) or to

@@ -1,4 +1,6 @@
-"""Why int8 differs between CPUs: a numpy model of AVX2's saturating u8 x s8 pair sums on one conv.
+"""Notebook 05 (why int8 differs between CPUs).
+
+Why int8 differs between CPUs: a numpy model of AVX2's saturating u8 x s8 pair sums on one conv.
 
 Serves notebook 05's section on why int8 differs between CPUs, and ``tests/test_saturation.py``.
 Without VNNI, ONNX Runtime's fused int8 kernels multiply RAW u8 activations (0..255; zero points are
@@ -140,15 +142,13 @@ def eligible_convs(model, index: dict | None = None) -> list:
 def run_tensors(model, x, names, optimize: bool = False, batch: int = 32) -> dict:
     """Tensors ``names`` of ``model`` on inputs x (N, 3, H, W), exposed as extra graph outputs; ORT with
     no graph optimization (every Q/DQ as written: the exact path) unless ``optimize``."""
-    import onnxruntime as ort
+    from effv2nb.core.ort_session import ort_session
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
     have = {o.name for o in m.graph.output}
     m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in have)
-    so, level = ort.SessionOptions(), ort.GraphOptimizationLevel
-    so.log_severity_level, so.graph_optimization_level = 3, level.ORT_ENABLE_ALL if optimize else level.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(m, optimize=optimize)
     x, inp = np.asarray(x, np.float32), sess.get_inputs()[0].name
     parts = [sess.run(list(names), {inp: x[i:i + batch]}) for i in range(0, len(x), batch)]
     return {n: np.concatenate([p[j] for p in parts]) for j, n in enumerate(names)}

@@ -1,4 +1,6 @@
-"""An ipywidgets form over a build config: live validation, YAML preview, Save.
+"""Notebook 03 (compile config): the config editor widget.
+
+An ipywidgets form over a build config: live validation, YAML preview, Save.
 
 The logic is plain functions (``form_values_from_config``, ``apply_form``, ``check_form``) that the
 widgets only call, so a test — or a notebook cell that sets widget values in code and calls
@@ -15,6 +17,7 @@ import copy
 from pathlib import Path
 
 from effv2nb.formats import build_config as C
+from effv2nb.formats.build_schema import sub_mapping
 from effv2nb.core.errors import Effv2nbError
 
 FIELDS = ("backend_type", "dtype", "calibrate_mode", "per_channel", "reduce_range", "dataset_path",
@@ -88,21 +91,21 @@ def apply_form(raw: dict, values: dict, path=None) -> dict:
     Raises ``Effv2nbError`` naming the key when a text field cannot be parsed.
     """
     out = copy.deepcopy(raw) if isinstance(raw, dict) else {}
-    be = C._sub(out, "backend")
+    be = sub_mapping(out, "backend")
     be["type"] = values["backend_type"]
     be["dtype"] = values["dtype"]
     if values["dtype"] == "int8" or "quantize" in be:
-        q = C._sub(be, "quantize")
+        q = sub_mapping(be, "quantize")
         q["calibrate_mode"] = values["calibrate_mode"]
         q["quantize_per_channel"] = bool(values["per_channel"])
         rr = _reduce_range_value(values["reduce_range"])
         if "reduce_range" in q or rr != _default_reduce_range():
             q["reduce_range"] = rr
-    ds = C._sub(out, "dataset")
+    ds = sub_mapping(out, "dataset")
     ds["path"] = str(values["dataset_path"]).strip()
-    C._sub(ds, "sampler")["get_data_num"] = int(values["data_num"])
+    sub_mapping(ds, "sampler")["get_data_num"] = int(values["data_num"])
     size = int(values["input_size"])
-    fe = C._sub(out, "frontend")
+    fe = sub_mapping(out, "frontend")
     shape = fe.get("shape") if isinstance(fe.get("shape"), dict) and fe.get("shape") else {"input": [1, 3, size, size]}
     name = next(iter(shape))
     old = shape[name] if isinstance(shape[name], list) and len(shape[name]) == 4 else [1, 3, size, size]

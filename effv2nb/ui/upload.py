@@ -1,4 +1,6 @@
-"""The image-upload demo: a ``FileUpload`` wired to one plain handler.
+"""Notebook 00 (quickstart): the image-upload demo.
+
+The image-upload demo: a ``FileUpload`` wired to one plain handler.
 
 ``classify_upload(value, model)`` is the whole logic behind the widget. It takes exactly what
 ipywidgets 8 puts in ``FileUpload.value`` (a tuple of dicts with ``name``, ``type``, ``size``,

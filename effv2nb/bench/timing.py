@@ -1,0 +1,143 @@
+"""Speed, like the vendor's ``vamp``: notebook 06, ``python -m effv2nb bench``.
+
+``vamp_run``: P parallel instances (one session each, in threads), batch B, N iterations each after
+warm-up; throughput and per-batch latency percentiles. ``interleaved`` / ``round_ratios`` /
+``ratio_summary``: timings taken round-robin so a drifting machine hurts all alike, reported as
+ratios. ``op_time_profile``: ORT's profiler summed by op type. No test asserts a speed.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# --------------------------------------------------------------------------- measurement core
+@dataclass
+class Timing:
+    """Per-batch latencies (seconds) of one measured configuration."""
+
+    name: str
+    batch: int
+    latencies: list = field(default_factory=list)
+    wall: float = 0.0
+    images: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.images / self.wall if self.wall > 0 else float("nan")
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(np.asarray(self.latencies) * 1e3, q)) if self.latencies else float("nan")
+
+
+def vamp_run(runners, batch: int, iterations: int, shape, warmup: int = 2, seed: int = 0) -> Timing:
+    """``len(runners)`` instances in parallel threads, each ``iterations`` batches of ``batch``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, *shape)).astype(np.float32)
+    for r in runners:
+        for _ in range(warmup):
+            r.run(x)
+    t = Timing("vamp", batch)
+
+    def worker(r):
+        lat = []
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            r.run(x)
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(max_workers=len(runners)) as pool:
+        for lat in pool.map(worker, runners):
+            t.latencies.extend(lat)
+    t.wall = time.perf_counter() - t0
+    t.images = len(runners) * iterations * batch
+    return t
+
+
+def interleaved(fns: dict, rounds: int, per_round: int) -> dict:
+    """Time each callable ``per_round`` times per round, rounds interleaved A B C A B C ...
+
+    Returns ``{name: [seconds per call, ...]}`` (round after round, ``per_round`` each); callables
+    were warmed up once before.
+    """
+    for fn in fns.values():
+        fn()
+    out = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                out[name].append(time.perf_counter() - t0)
+    return out
+
+
+def round_ratios(num, den, per_round: int) -> list:
+    """Per-round speed ratios ``median(den) / median(num)`` of two ``interleaved`` time lists
+    (``num`` faster than ``den`` gives a ratio above 1), one per round."""
+    n = min(len(num), len(den)) // per_round
+    return [statistics.median(den[i * per_round:(i + 1) * per_round]) /
+            statistics.median(num[i * per_round:(i + 1) * per_round]) for i in range(n)]
+
+
+def ratio_summary(values) -> dict:
+    """Median of per-round ratios with their spread (min, max) and count."""
+    v = [float(x) for x in values]
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = None) -> float:
+    """The machine's float32 peak as measured by a large matrix product (torch, same threads)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- ORT profiling
+def op_time_profile(onnx_path, x: np.ndarray, runs: int = 5, threads: int | None = None) -> dict:
+    """ORT's profiler summed by op type (depthwise Conv apart): ``{op: milliseconds per run}``."""
+    import json
+
+    import onnx
+
+    from effv2nb.core.ort_session import ort_session
+
+    model = onnx.load(str(onnx_path))
+    depthwise = {n.name for n in model.graph.node if n.op_type == "Conv"
+                 and any(a.name == "group" and a.i > 1 for a in n.attribute)}
+    with tempfile.TemporaryDirectory(prefix="effv2nb-prof-") as tmp:
+        sess = ort_session(onnx_path, threads=threads, profile_prefix=os.path.join(tmp, "prof"))
+        name = sess.get_inputs()[0].name
+        x = x.astype(np.float16 if "float16" in sess.get_inputs()[0].type else np.float32)
+        for _ in range(runs):
+            sess.run(None, {name: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    totals = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        op = e.get("args", {}).get("op_name", "?")
+        node = e["name"][: -len("_kernel_time")]
+        if op == "Conv" and node in depthwise:
+            op = "Conv (depthwise)"
+        totals[op] = totals.get(op, 0.0) + e["dur"] / 1e3 / runs
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))

@@ -1,0 +1,75 @@
+"""``python -m effv2nb infer``: the vendor's step 4 on a file or a folder, as notebook 04 runs it (``effv2nb.device.infer``)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from effv2nb.core import atomic
+from effv2nb.core.errors import Effv2nbError
+from effv2nb.device import preprocess, runtime
+from effv2nb.device.infer import MODES, check_sizes, labels_for, run_folder, to_records
+from effv2nb.formats import result_file as results
+from effv2nb.formats.vdsp import load_vdsp
+
+
+def add_arguments(parser):
+    parser.add_argument("--file-path", required=True, help="an image, or a folder DIR/<class folder>/<image>")
+    parser.add_argument("--model-prefix", required=True,
+                        help="<workspace>/<name>/mod as compile writes it (ort runs PREFIX.onnx); "
+                             "torch:<model name>[@weights] for --backend torch")
+    parser.add_argument("--vdsp-params", required=True, help="device preprocessing JSON (vdsp_params)")
+    parser.add_argument("--label-txt", default=None, help="class names, one per line in index order")
+    parser.add_argument("--save-dir", default="./output", help="folder for the result file")
+    parser.add_argument("--save-result-txt", default="result.txt", help="result file name inside --save-dir")
+    parser.add_argument("--infer-mode", choices=MODES, default="async")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--backend", choices=runtime.BACKENDS, default="ort")
+    parser.add_argument("--device-id", "--device", type=int, default=0, dest="device_id",
+                        help="device id (vsx backend)")
+    parser.add_argument("--workers", type=int, default=None, help="decode threads in async mode")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    vdsp = load_vdsp(args.vdsp_params)
+    preprocess.resolve(vdsp, 1)  # validate what the host needs now, before any model loads
+    save_dir = Path(args.save_dir)
+    if save_dir.exists() and not save_dir.is_dir():
+        raise Effv2nbError("not a folder", save_dir, "--save-dir")
+    if Path(args.save_result_txt).name != args.save_result_txt:
+        raise Effv2nbError("must be a file name, not a path", args.save_result_txt, "--save-result-txt")
+    atomic.check_writable(save_dir, "--save-dir")     # before the work, not after it
+    if args.label_txt:
+        from effv2nb.data.labels import from_txt
+
+        from_txt(args.label_txt)                        # a label file that cannot be read fails now too
+    runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
+    try:
+        check_sizes(runner, vdsp, args.vdsp_params)
+        preds, stats = run_folder(runner, args.file_path, vdsp, mode=args.infer_mode, batch=args.batch,
+                                  workers=args.workers, progress=not args.no_progress)
+    finally:
+        runner.close()
+    if not preds:
+        reasons = "; ".join(f"{p}: {r}" for p, r in stats.failed[:3])
+        raise Effv2nbError(f"no image could be read ({reasons})", args.file_path, "--file-path")
+    num_classes = None
+    n_ids = max(max(p.ids) for p in preds) + 1
+    if runner.host_preprocess and hasattr(runner, "session"):
+        shape = runner.session.get_outputs()[0].shape
+        num_classes = shape[-1] if isinstance(shape[-1], int) else None
+    labels = labels_for(num_classes or n_ids, args.label_txt, args.model_prefix)
+    out = results.write(save_dir / args.save_result_txt, to_records(preds, labels))
+    if Path(args.file_path).is_file():
+        p = preds[0]
+        for k, (i, pr) in enumerate(zip(p.ids, p.probs)):
+            print(f"top-{k}: {labels.name(i)} (id {i}) {pr:.4f}")
+    print(f"device: {runner.describe()}")
+    print(f"wrote {out}")
+    print(stats.summary())
+    if stats.failed:
+        print(f"skipped {len(stats.failed)} image(s):", file=sys.stderr)
+        for p, reason in stats.failed:
+            print(f"  {p}: {reason}", file=sys.stderr)
+        return 1
+    return 0

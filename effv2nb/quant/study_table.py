@@ -1,0 +1,95 @@
+"""The int8 study's accuracy table: notebook 05, ``int8-report``.
+
+``accuracy_table``: fp32, fp16 and int8 for each recipe; ``format_table`` / ``plot_table`` show it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from effv2nb.quant.eval_sets import EvalSet
+from effv2nb.quant.onnx_eval import evaluate_onnx
+
+
+def accuracy_table(fp32_onnx, evalset: EvalSet, calib, workdir, recipes, fp16: bool = True,
+                   progress: bool = True) -> list:
+    """Rows: fp32 (ORT), fp16 (if asked), then one int8 row per recipe. ``calib``: list of (1,3,H,W)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    fp32 = evaluate_onnx(fp32_onnx, evalset, None, name="fp32 (ORT)")
+    ref = fp32["logits"]
+    fp32["agree_fp32"], fp32["sqnr_db"] = 100.0, float("inf")
+    rows = [fp32]
+    if fp16:
+        from effv2nb.compile.ort_quantize import convert_fp16
+
+        p16 = convert_fp16(fp32_onnx, workdir / "fp16.onnx")
+        rows.append(evaluate_onnx(p16, evalset, ref, name="fp16"))
+        rows[-1].pop("logits", None)
+        rows[-1].pop("host_logits", None)
+    items = list(recipes)
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="int8 recipes", leave=False)
+    for i, r in enumerate(items):
+        t = time.perf_counter()
+        path = r.quantize(fp32_onnx, workdir / f"int8_{i:02d}.onnx", calib)
+        row = evaluate_onnx(path, evalset, ref, name=r.name)
+        row["quantize_s"] = time.perf_counter() - t
+        row["recipe"] = r
+        row.pop("logits", None)   # only fp32's are kept (50,000 x 1000 floats per row on ImageNet)
+        row.pop("host_logits", None)
+        rows.append(row)
+    return rows
+
+
+COLUMNS = (("model", "{:<56}"), ("top1", "{:>7.2f}"), ("top5", "{:>7.2f}"), ("agree_fp32", "{:>8.2f}"),
+           ("sqnr_db", "{:>8.2f}"), ("host_sqnr_db", "{:>8.2f}"), ("size_mb", "{:>8.3f}"),
+           ("images_per_s", "{:>9.0f}"))
+
+
+HEADERS = ("model", "top-1", "top-5", "agree%", "exact dB", "host dB", "size MB", "images/s")
+
+
+def format_table(rows) -> str:
+    """A plain-text table of ``accuracy_table`` rows: accuracy on the exact path, SQNR on both
+    (exact: the accelerator's arithmetic; host: this CPU's int8 kernels), speed on the host."""
+    head = " ".join(f"{h:<56}" if i == 0 else f"{h:>{len(f.format(0) if i else '')}}"
+                    for i, (h, (_, f)) in enumerate(zip(HEADERS, COLUMNS)))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = []
+        for key, f in COLUMNS:
+            v = r.get(key, "")
+            if key == "model":
+                cells.append(f.format(str(v)[:56]))
+            elif isinstance(v, float) and not np.isfinite(v):
+                cells.append(f"{'inf' if v > 0 else 'n/a':>{len(f.format(0.0))}}")
+            else:
+                cells.append(f.format(v))
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def plot_table(rows, ax=None, title: str = ""):
+    """top-1 agreement and logit SQNR per model row (bars), fp32 excluded from SQNR."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4))
+    rows = [r for r in rows if np.isfinite(r["sqnr_db"])]
+    names = [r["model"] for r in rows]
+    xs = np.arange(len(rows))
+    ax.bar(xs, [r["sqnr_db"] for r in rows], color="tab:blue", label="logit SQNR vs fp32 (dB)")
+    ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("SQNR (dB)")
+    ax2 = ax.twinx()
+    ax2.plot(xs, [r["agree_fp32"] for r in rows], "o-", color="tab:red", label="top-1 agreement (%)")
+    ax2.set_ylabel("top-1 agreement with fp32 (%)")
+    ax.set_title(title or "fp16 and int8 recipes against fp32")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+    return ax
