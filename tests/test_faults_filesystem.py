@@ -32,7 +32,7 @@ from helpers import shipped_config
 
 from effv2nb.ui import config_editor
 from effv2nb.model import models, train
-from effv2nb.device import npz, preprocess, runtime
+from effv2nb.device import npz, runtime
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
 from effv2nb.compile.build import MOD_JSON, MOD_ONNX, read_manifest

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from effv2nb.device import infer, preprocess, runtime
+from effv2nb.device import infer, runtime
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.model import models
 from effv2nb.cli.main import main

@@ -14,7 +14,6 @@ from onnx import numpy_helper
 from effv2nb.quant import eval_sets, int8_paths as ip, nncf_ptq
 from effv2nb.core import metrics
 from effv2nb.data import labels
-from effv2nb.device import preprocess
 from effv2nb.formats.vdsp import load_vdsp
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR

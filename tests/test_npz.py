@@ -1,10 +1,10 @@
-"""The npz path (FORMATS.md §4): image2npz -> vamp stand-in -> npz-decode -> eval-topk."""
+"""The npz path (docs/vendor-files.md, section "npz path"): image2npz -> vamp stand-in -> npz-decode -> eval-topk."""
 
 import numpy as np
 import pytest
 
 from effv2nb.model import models
-from effv2nb.device import npz, preprocess, runtime
+from effv2nb.device import npz, runtime
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
 from effv2nb.core.errors import Effv2nbError

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from effv2nb.model import models
-from effv2nb.device import preprocess
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.quant import eval_sets, fallback_yaml, graph_kinds, int8_recipes, int8_search, layer_error, onnx_eval, study_table
 from effv2nb.core import metrics

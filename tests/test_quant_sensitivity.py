@@ -4,7 +4,6 @@ keeping the least sensitive one."""
 import pytest
 
 from effv2nb.model import models
-from effv2nb.device import preprocess
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.quant import eval_sets, graph_kinds, int8_recipes, int8_search, onnx_eval
 from effv2nb.core import metrics

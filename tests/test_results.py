@@ -1,4 +1,4 @@
-"""Result file (FORMATS.md §3): exact line format, robust parsing, eval-topk by class index."""
+"""Result file (docs/vendor-files.md, section "Result file"): exact line format, robust parsing, eval-topk by class index."""
 import pytest
 
 from effv2nb.device import evaluate

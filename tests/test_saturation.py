@@ -11,7 +11,6 @@ import onnx
 import pytest
 
 from effv2nb.data import labels
-from effv2nb.device import preprocess
 from effv2nb.formats.vdsp import load_vdsp
 from effv2nb.quant import eval_sets, int8_recipes, saturation as sat
 from effv2nb.core.metrics import sqnr_db

@@ -14,7 +14,7 @@ from helpers import shipped_config
 from effv2nb.formats import build_config as config, result_file as results
 from effv2nb.data import labels
 from effv2nb.model import models
-from effv2nb.device import npz, preprocess, runtime
+from effv2nb.device import npz, runtime
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.cli.main import main
 from effv2nb.core.errors import Effv2nbError

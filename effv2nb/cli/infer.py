@@ -6,10 +6,10 @@ from pathlib import Path
 
 from effv2nb.core import atomic
 from effv2nb.core.errors import Effv2nbError
-from effv2nb.device import preprocess, runtime
+from effv2nb.device import runtime
 from effv2nb.device.infer import MODES, check_sizes, labels_for, run_folder, to_records
 from effv2nb.formats import result_file as results
-from effv2nb.formats.vdsp import load_vdsp
+from effv2nb.formats.vdsp import load_vdsp, resolve
 
 
 def add_arguments(parser):
@@ -32,7 +32,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     vdsp = load_vdsp(args.vdsp_params)
-    preprocess.resolve(vdsp, 1)  # validate what the host needs now, before any model loads
+    resolve(vdsp, 1)  # validate what the host needs now, before any model loads
     save_dir = Path(args.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
         raise Effv2nbError("not a folder", save_dir, "--save-dir")

@@ -6,7 +6,7 @@ Calibration data for int8 compile: the build YAML's ``dataset`` section, run on 
 the first in sorted order (the vendor's sampler) or spread over it (``dataset.sampler.pick: spread``). ``build_pipeline(process_ops)``: the YAML ``process_ops`` as a
 function path -> float32 CHW array. ``calibration_batches(cfg)`` yields float32 NCHW batches;
 ``CalibrationReader`` serves the same images lazily to ONNX Runtime's calibrators (it supports
-``set_range`` so that ``compile.quantize_int8`` can calibrate chunk by chunk).
+``set_range`` so that ``compile.ort_quantize.quantize_int8`` can calibrate chunk by chunk).
 
 ``process_ops`` semantics: one table, ``effv2nb.formats.process_ops`` (and ``docs/vendor-files.md``, section
 "process_ops").

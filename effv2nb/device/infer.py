@@ -42,13 +42,14 @@ from effv2nb.device import preprocess, runtime
 from effv2nb.formats import result_file as results
 from effv2nb.data.datasets import list_images
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.formats.vdsp import resolve
 from effv2nb.data.images import IMAGE_SUFFIXES, read_image
 
 MODES = ("sync", "async")
 
 
 @dataclass
-class Prediction:
+class ImageTopK:
     path: Path
     ids: list
     probs: list
@@ -96,7 +97,7 @@ def check_sizes(runner, vdsp, vdsp_path=None) -> None:
     size = runner.input_size
     if not runner.host_preprocess or not size:
         return
-    op = preprocess.resolve(vdsp, size)
+    op = resolve(vdsp, size)
     if (op.out_h, op.out_w) != tuple(size):
         raise Effv2nbError(
             f"the vdsp params give {op.out_h}x{op.out_w} images (OimageHeight x OimageWidth), the model takes "
@@ -107,7 +108,7 @@ def check_sizes(runner, vdsp, vdsp_path=None) -> None:
 def _loader(runner, vdsp):
     size = runner.input_size
     check_sizes(runner, vdsp)
-    op = preprocess.resolve(vdsp, size) if runner.host_preprocess else None
+    op = resolve(vdsp, size) if runner.host_preprocess else None
 
     def load(path):
         img = read_image(path)
@@ -200,7 +201,7 @@ def run_folder(runner, source, vdsp, mode: str = "async", batch: int = 8, topk: 
             k = min(topk, probs.shape[1])
             order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
             for p, row, idx in zip(chunk, probs, order):
-                preds.append(Prediction(p, [int(i) for i in idx], [float(row[i]) for i in idx],
+                preds.append(ImageTopK(p, [int(i) for i in idx], [float(row[i]) for i in idx],
                                         row.copy() if keep_scores else None))
         if bar is not None:
             bar.update(len(stats.failed) + len(preds) - done)

@@ -30,6 +30,7 @@ from effv2nb.device import preprocess, runtime
 from effv2nb.formats import result_file as results
 from effv2nb.data.datasets import list_images
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.formats.vdsp import resolve
 from effv2nb.data.images import read_image
 
 INPUT_KEY = "input_0"
@@ -109,7 +110,7 @@ def output_files(output_dir) -> list:
 def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
     """vamp stand-in: ``input_0`` (uint8 CHW) -> vdsp preprocessing -> runner -> ``output_0`` per line."""
     entries = read_datalist(datalist)
-    op = preprocess.resolve(vdsp, runner.input_size) if runner.host_preprocess else None
+    op = resolve(vdsp, runner.input_size) if runner.host_preprocess else None
     out_dir = Path(output_dir)
     for i in range(0, len(entries), batch):
         items = []

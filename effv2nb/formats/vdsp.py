@@ -5,7 +5,7 @@ The vendor's device preprocessing file (``*-vdsp_params.json``): load, validate,
 Format: ``{"OpType": ..., "OpConfig": {...}}``. Keys may be absent; the validator checks what is
 there plus what the ``NormaType`` needs. It is the one validator for a vdsp file: ``config check``
 runs it, and so does every command that loads one (``load_vdsp``), and it includes the checks the
-host preprocessing (``effv2nb.device.preprocess.resolve``) makes, so a file ``config check`` passes is not
+host preprocessing (``resolve``, below) makes, so a file ``config check`` passes is not
 refused later for the same key, nor the other way round. Numbers must be finite (``NaN``,
 ``Infinity`` and ``1e400`` are numbers to Python's ``json``, not here); sizes are at most
 ``MAX_SIDE`` pixels; Mean/Std must fit float16, the type the device keeps them in (a Std that

@@ -13,7 +13,7 @@ from effv2nb.model.models import info
 
 
 @dataclass(frozen=True)
-class Prediction:
+class ClassScore:
     index: int
     label: str
     prob: float
@@ -36,7 +36,7 @@ def classify(model, image: Image.Image, k: int = 5) -> list:
     probs = model(x).softmax(dim=1)[0]
     top = probs.topk(min(k, probs.numel()))
     labels = info(model).labels()
-    return [Prediction(int(i), labels.name(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+    return [ClassScore(int(i), labels.name(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
 
 
 @torch.no_grad()

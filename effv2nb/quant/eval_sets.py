@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from effv2nb.core.errors import Effv2nbError
+from effv2nb.formats.vdsp import resolve
 from effv2nb.device import preprocess
 
 
@@ -75,7 +76,7 @@ def eval_set_from_samples(samples, vdsp, size=None, in_memory=None) -> EvalSet:
 
     if not samples:
         raise Effv2nbError("no images to evaluate on")
-    op = preprocess.resolve(vdsp, size)
+    op = resolve(vdsp, size)
     if in_memory is None:
         in_memory = len(samples) * 3 * op.out_h * op.out_w * 4 <= MAX_IN_MEMORY_BYTES
     y = np.array([s.label for s in samples], dtype=np.int64)
@@ -103,5 +104,5 @@ def arrays_from_files(files, vdsp, size=None) -> list:
     """Each file through the vdsp op (the device's preprocessing), as (1, 3, H, W) float32 arrays."""
     from effv2nb.data.images import read_image
 
-    op = preprocess.resolve(vdsp, size)
+    op = resolve(vdsp, size)
     return [preprocess.apply(op, read_image(p))[None] for p in files]

@@ -1,6 +1,6 @@
 """int8 recipes: the arguments of one quantization, as data (notebook 05, ``int8-report``, ``bench``).
 
-A ``Recipe`` is what ``effv2nb.compile.build.quantize_int8`` takes (calibrate mode, per-channel weights,
+A ``Recipe`` is what ``effv2nb.compile.ort_quantize.quantize_int8`` takes (calibrate mode, per-channel weights,
 7-bit weights, nodes kept in float, ...) plus the number of calibration images. ``reduce_range`` may
 be ``"auto"``: then the recipe is quantized the way ``compile`` does it (``effv2nb.quant.int8_guard``), with
 8-bit weights unless this CPU's fused kernels saturate with them, and the decision is written next
@@ -24,7 +24,7 @@ GUARD_IMAGES = 16    # calibration images the auto decision measures exact again
 
 @dataclass
 class Recipe:
-    """One int8 recipe: the arguments of ``compile.quantize_int8`` plus the calibration count."""
+    """One int8 recipe: the arguments of ``compile.ort_quantize.quantize_int8`` plus the calibration count."""
 
     name: str
     calibrate_mode: str = "max"

@@ -4,7 +4,7 @@ NNCF's post-training int8 quantization of an ONNX model, as a peer to the suite'
 
 Serves notebook 05's side-by-side table and ``python -m effv2nb int8-report``: the same fp32 ONNX and
 calibration images, quantized by NNCF (``nncf.quantize`` on an ``onnx.ModelProto``) instead of ORT's
-``quantize_static`` (``compile.quantize_int8``); the result is a plain QDQ model, scored like every
+``quantize_static`` (``compile.ort_quantize.quantize_int8``); the result is a plain QDQ model, scored like every
 other int8 model (``int8_paths.score``: exact and host).
 
 NNCF's defaults on a CNN in ONNX (NNCF 3.4, read from the models it writes): preset ``performance``
