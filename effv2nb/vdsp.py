@@ -119,6 +119,13 @@ def validate_vdsp(data, path=None):
                     p, "OpConfig.Mean").one_line())
     if op_type == NOCROP_OP and any(k in cfg for k in CROP_KEYS):
         warnings.append(Effv2nbError(f"{NOCROP_OP} has no crop; CropX/CropY ignored", p, "OpConfig").one_line())
+    # a resize size without its output size: the crop then depends on the model, which the file cannot know
+    if not errors:
+        from .preprocess import unpaired_resize
+
+        unpaired = unpaired_resize(cfg)
+        if unpaired:
+            err(*unpaired)
     # geometry: the crop must fit inside the resized image
     if not errors and op_type == CROP_OP:
         rw, rh = cfg.get("ResizeWidth"), cfg.get("ResizeHeight")
