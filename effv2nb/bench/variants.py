@@ -143,6 +143,10 @@ def compare_variants(name: str, size: int | None = None, quick: bool = False, th
     torch.set_num_threads(threads)
     model = load(name, weights=weights)
     size = int(size or info(model).input_size)
+    if not info(model).trained:   # as `export` does: a sane random network, so the int8 check measures the quantizer
+        from effv2nb.export.onnx_export import condition_random_model
+
+        condition_random_model(model, size)
     batches = (1, 8)
     rounds, per_round = (3, 2) if quick else (9, 4)
     with tempfile.TemporaryDirectory(prefix="effv2nb-bench-") as tmp:

@@ -142,6 +142,11 @@ def validate_vdsp(data, path=None):
                     p, "OpConfig.Mean").one_line())
     if op_type == NOCROP_OP and any(k in cfg for k in CROP_KEYS):
         warnings.append(Effv2nbError(f"{NOCROP_OP} has no crop; CropX/CropY ignored", p, "OpConfig").one_line())
+    # a resize size without its output size: the crop then depends on the model, which the file cannot know
+    if not errors:
+        unpaired = unpaired_resize(cfg)
+        if unpaired:
+            err(*unpaired)
     # geometry: the crop must fit inside the resized image
     if not errors and op_type == CROP_OP:
         rw, rh = cfg.get("ResizeWidth"), cfg.get("ResizeHeight")
@@ -200,11 +205,25 @@ def _int(cfg, key, default):
     return int(v)
 
 
+def unpaired_resize(cfg):
+    """``(where, message)`` when the file gives a resize size without the output (crop) size beside it,
+    else None. The output size then falls to the model's, which the file alone cannot know: ``config
+    check`` and ``infer`` both refuse it, naming the same key."""
+    for axis in ("Width", "Height"):
+        if cfg.get(f"Resize{axis}") is not None and cfg.get(f"Oimage{axis}") is None:
+            return (f"OpConfig.Oimage{axis}",
+                    f"missing: Resize{axis} is given, so Oimage{axis} (the model input {axis.lower()}) must be too")
+    return None
+
+
 def resolve(vdsp, model_size=None) -> FusionOp:
     """Resolve a vdsp dict (or a ``FusionOp``) into concrete sizes for a model of input ``model_size``."""
     if isinstance(vdsp, FusionOp):
         return vdsp
     cfg = _op_config(vdsp)
+    unpaired = unpaired_resize(cfg)
+    if unpaired:
+        raise Effv2nbError(unpaired[1], where=unpaired[0])
     if isinstance(model_size, (tuple, list)):
         mh, mw = int(model_size[-2]), int(model_size[-1])
     elif model_size is not None:

@@ -162,7 +162,7 @@ def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
                           num_calib=min(len(st.calib), 50))
     search = int8_search.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
                                 target_sqnr=TARGET_SQNR_DB + SEARCH_MARGIN_DB, target_agree=TARGET_AGREE,
-                                max_steps=3 if st.quick else 6, sens=sens, progress=progress)
+                                max_steps=6, sens=sens, progress=progress)
     search_s = time.perf_counter() - t
     st.built["best"] = _timed(lambda: search.recipe.quantize(st.fp32, st.work / "best.onnx", st.calib))
     st.choices["best"] = {"recipe": search.recipe, "kept_float": search.kept_float, "sensitivity": sens,
