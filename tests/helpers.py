@@ -21,3 +21,20 @@ def shipped_config(tmp_path, name="tiny_int8.yaml", **changes):
     p = tmp_path / name
     p.write_text(yaml.safe_dump(raw, sort_keys=False))
     return p
+
+
+def tiny_int8_env(work, val_limit=40, n_calib=20):
+    """The tiny model exported to ``work/fp32.onnx``, ``val_limit`` validation digits and ``n_calib``
+    calibration digits through its vdsp preprocessing, and the fp32 logits: (work, fp32, ev, calib, ref)."""
+    from effv2nb.core.settings import DIGITS_DIR
+    from effv2nb.export.onnx_export import export_onnx
+    from effv2nb.formats.vdsp import generate_vdsp
+    from effv2nb.model import models
+    from effv2nb.quant import eval_sets, onnx_eval
+
+    model = models.load("tiny")
+    fp32 = export_onnx(model, work / "fp32.onnx")
+    vdsp = generate_vdsp(model)
+    ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, models.info(model).labels(), 64, limit=val_limit)
+    calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=n_calib)
+    return work, fp32, ev, calib, onnx_eval.ort_run(fp32, ev.x)

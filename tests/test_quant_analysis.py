@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from helpers import tiny_int8_env
+
 from effv2nb.model import models
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.quant import eval_sets, fallback_yaml, graph_kinds, int8_recipes, int8_search, layer_error, onnx_eval, study_table
@@ -22,16 +24,7 @@ def test_metrics():
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from effv2nb.export.onnx_export import export_onnx
-    work = tmp_path_factory.mktemp("qa")
-    model = models.load("tiny")
-    fp32 = export_onnx(model, work / "fp32.onnx")
-    vdsp = generate_vdsp(model)
-    labels = models.info(model).labels()
-    ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, labels, 64, limit=40)
-    calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=20)
-    ref = onnx_eval.ort_run(fp32, ev.x)
-    return work, fp32, ev, calib, ref
+    return tiny_int8_env(tmp_path_factory.mktemp("qa"))
 
 
 def test_eval_set_and_calibration_cover_every_class(env):

@@ -3,23 +3,15 @@ of the fallback it drives: keeping the most sensitive group in float raises the 
 keeping the least sensitive one."""
 import pytest
 
-from effv2nb.model import models
-from effv2nb.formats.vdsp import generate_vdsp
-from effv2nb.quant import eval_sets, graph_kinds, int8_recipes, int8_search, onnx_eval
+from helpers import tiny_int8_env
+
+from effv2nb.quant import graph_kinds, int8_recipes, int8_search, onnx_eval
 from effv2nb.core import metrics
-from effv2nb.core.settings import DIGITS_DIR
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from effv2nb.export.onnx_export import export_onnx
-    work = tmp_path_factory.mktemp("sens")
-    model = models.load("tiny")
-    fp32 = export_onnx(model, work / "fp32.onnx")
-    vdsp = generate_vdsp(model)
-    ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, models.info(model).labels(), 64, limit=40)
-    calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=20)
-    return work, fp32, ev, calib, onnx_eval.ort_run(fp32, ev.x)
+    return tiny_int8_env(tmp_path_factory.mktemp("sens"))
 
 
 def test_keeping_the_most_sensitive_group_in_float_helps_most(env):
