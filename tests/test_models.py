@@ -188,3 +188,20 @@ def test_truncated_safetensors_and_unknown_model(tmp_path, tiny_state):
         models.load("resnet50")
     with pytest.raises(Effv2nbError, match="not found"):
         models.load("tiny", weights=tmp_path / "nope.pth")
+
+
+def test_seeded_random_weights_load_as_untrained_and_repeat(tmp_path):
+    """The rw_t path's weights file: same code path as a user's file, marked untrained, same draw each time."""
+    import torch
+    from effv2nb.export.random_weights import save_seeded
+    from effv2nb.model import models
+
+    a = save_seeded("tiny", tmp_path / "a.safetensors", seed=3, size=32)
+    b = save_seeded("tiny", tmp_path / "b.safetensors", seed=3, size=32)
+    ma, mb = models.load("tiny", weights=a), models.load("tiny", weights=b)
+    info = models.info(ma)
+    assert not info.trained and "seeded random weights" in info.weights
+    for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        assert torch.equal(va, vb), k
+    trained = models.load("tiny")                      # the bundled file carries no mark
+    assert models.info(trained).trained

@@ -23,3 +23,26 @@ def quick() -> bool:
 def sized(full, quick_value):
     """Pick the CI-sized value under ``EFFV2NB_QUICK=1``, else the full one."""
     return quick_value if quick() else full
+
+
+SIZE_ENV = "EFFV2NB_SIZE"
+
+
+def image_size(default: int) -> int:
+    """The input size for notebooks 02-06: ``EFFV2NB_SIZE`` when set, else ``default`` (the model's own).
+
+    A smaller size (e.g. 128 for rw_t) is how CI runs the ImageNet models' path on 2 cores; the code
+    path is the same. A value that is not a whole number from 32 to 1024 is refused, naming the variable.
+    """
+    from effv2nb.core.errors import Effv2nbError
+
+    raw = os.environ.get(SIZE_ENV, "").strip()
+    if not raw:
+        return int(default)
+    try:
+        size = int(raw)
+    except ValueError:
+        raise Effv2nbError(f"{SIZE_ENV}={raw!r}: not a whole number of pixels") from None
+    if not 32 <= size <= 1024:
+        raise Effv2nbError(f"{SIZE_ENV}={size}: an input size from 32 to 1024 pixels")
+    return size

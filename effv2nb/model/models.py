@@ -13,6 +13,10 @@ Weight resolution for ``load(name, weights="auto")``, in order:
    skipped when ``HF_HUB_OFFLINE=1``);
 4. random initialisation — and the model says so.
 
+A ``.safetensors`` file whose metadata holds ``effv2nb_weights: random`` (written by
+``effv2nb.export.random_weights.save_seeded``: random but seeded weights, the CI path of the ImageNet
+models) loads like any file but counts as untrained: ``info(model).trained`` is False.
+
 Checkpoints are never unpickled with code execution: ``torch.load(..., weights_only=True)``.
 """
 from __future__ import annotations
@@ -35,6 +39,7 @@ TIMM_MODELS = ("efficientnetv2_rw_t", "efficientnetv2_rw_s", "efficientnetv2_rw_
 MODEL_NAMES = TIMM_MODELS + ("tiny",)
 WEIGHTS_ENV = "EFFV2NB_WEIGHTS"
 HUB_TIMEOUT_S = 2.0
+RANDOM_MARK_KEY = "effv2nb_weights"   # safetensors metadata: "random" marks seeded random weights
 
 
 @dataclass
@@ -103,6 +108,20 @@ def read_state_dict(path) -> dict:
             "refused to load: not a plain weights file (torch.load weights_only=True said: "
             f"{first[:160]})", path) from None
     return _unwrap(obj, path)
+
+
+def random_marked(path) -> bool:
+    """True for a ``.safetensors`` file marked as random (seeded) weights in its metadata."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return False
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get(RANDOM_MARK_KEY) == "random"
+    except Exception:  # unreadable: read_state_dict names the problem
+        return False
 
 
 def apply_state_dict(model: nn.Module, state: dict, name: str, path) -> None:
@@ -179,7 +198,9 @@ def load(name: str, weights="auto") -> nn.Module:
         path = Path(explicit if explicit is not None else env)
         apply_state_dict(model, read_state_dict(path), name, path)
         source = f"file {path}" + (f" (from ${WEIGHTS_ENV})" if explicit is None else "")
-        trained = True
+        trained = not random_marked(path)
+        if not trained:
+            source = "seeded random weights, " + source
     elif weights == "random":
         source, trained = "random initialisation (asked for)", False
     elif name == "tiny":

@@ -1,0 +1,117 @@
+"""Re-execute the notebooks and store their outputs (the one command named in CONTRIBUTING.md).
+
+    python tools/execute_notebooks.py                 # all of notebooks/*.ipynb, as a user runs them, stored
+    python tools/execute_notebooks.py 04 05           # some of them (by number or path)
+    python tools/execute_notebooks.py --no-store --env EFFV2NB_MODEL=efficientnetv2_rw_t ...   # run only
+
+A notebook is run like "Run All" in JupyterLab: its own kernel, in ``notebooks/``, with the user's
+defaults — ``EFFV2NB_QUICK`` removed (full size) unless ``--quick``, figures inline. Stored files
+carry no widget state and no per-cell timing metadata, and are written atomically (a failed run
+leaves the committed file as it was). Exit status 1 when a notebook fails (its failing cell is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+
+def find(names) -> list:
+    """Notebook paths for ``names`` (``04``, ``04_device_inference``, a path); all when empty."""
+    every = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return every
+    out = []
+    for n in names:
+        p = Path(n)
+        hits = [p.resolve()] if p.suffix == ".ipynb" else [q for q in every if q.name.startswith(n)]
+        if len(hits) != 1 or not hits[0].is_file():
+            raise SystemExit(f"error: {n}: no single notebook of that name in {NOTEBOOKS}")
+        out += hits
+    return out
+
+
+def kernel_env(quick: bool = False, extra: dict | None = None) -> dict:
+    """The environment a notebook's kernel gets: a user's (full size, inline figures) plus ``extra``."""
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    if quick:
+        env["EFFV2NB_QUICK"] = "1"
+    else:
+        env.pop("EFFV2NB_QUICK", None)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.update(extra or {})
+    return env
+
+
+def clean(nb) -> None:
+    """Drop what must not be stored: widget state, per-cell timing metadata."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+
+
+def execute(path, env: dict, store: bool = True, timeout: int = 3600):
+    """Run one notebook in ``env``; store its outputs over ``path`` when ``store``. Returns (ok, seconds, error)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                            store_widget_state=False, record_timing=False)
+    saved = dict(os.environ)
+    os.environ.clear(); os.environ.update(env)           # the kernel inherits this process's environment
+    t0 = time.perf_counter()
+    try:
+        client.execute()
+        error = None
+    except CellExecutionError as exc:
+        error = str(exc)
+    finally:
+        os.environ.clear(); os.environ.update(saved)
+    seconds = time.perf_counter() - t0
+    if store and error is None:
+        clean(nb)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb")
+        os.close(fd)
+        try:
+            nbformat.write(nb, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return error is None, seconds, error
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*", help="numbers (04) or paths; default all")
+    ap.add_argument("--quick", action="store_true", help="CI-sized (EFFV2NB_QUICK=1)")
+    ap.add_argument("--no-store", action="store_true", help="run only, keep the files as they are")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the kernels")
+    a = ap.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in a.env)
+    env = kernel_env(a.quick, extra)
+    failed = 0
+    for path in find(a.notebooks):
+        ok, seconds, error = execute(path, env, store=not a.no_store)
+        size = path.stat().st_size / 2**20
+        print(f"{path.name:<30} {'ok' if ok else 'FAILED'} in {seconds:6.0f} s" + (f", stored ({size:.2f} MiB)" if ok and not a.no_store else ""),
+              flush=True)
+        if not ok:
+            failed += 1
+            print(error[-4000:], file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
