@@ -58,8 +58,9 @@ def clean(nb) -> None:
         cell.metadata.pop("execution", None)
 
 
-def execute(path, env: dict, store: bool = True, timeout: int = 3600):
-    """Run one notebook in ``env``; store its outputs over ``path`` when ``store``. Returns (ok, seconds, error)."""
+def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=None):
+    """Run one notebook in ``env``; store its outputs over ``path`` when ``store`` (or in ``output``,
+    a file, when given: for a look at a run that is not stored). Returns (ok, seconds, error)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -79,6 +80,9 @@ def execute(path, env: dict, store: bool = True, timeout: int = 3600):
     finally:
         os.environ.clear(); os.environ.update(saved)
     seconds = time.perf_counter() - t0
+    if output is not None:
+        clean(nb)
+        nbformat.write(nb, output)
     if store and error is None:
         clean(nb)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb")
@@ -97,13 +101,18 @@ def main(argv=None) -> int:
     ap.add_argument("notebooks", nargs="*", help="numbers (04) or paths; default all")
     ap.add_argument("--quick", action="store_true", help="CI-sized (EFFV2NB_QUICK=1)")
     ap.add_argument("--no-store", action="store_true", help="run only, keep the files as they are")
+    ap.add_argument("--output-dir", type=Path, help="also write each executed notebook (failed ones too) here")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the kernels")
     a = ap.parse_args(argv)
     extra = dict(kv.split("=", 1) for kv in a.env)
     env = kernel_env(a.quick, extra)
     failed = 0
     for path in find(a.notebooks):
-        ok, seconds, error = execute(path, env, store=not a.no_store)
+        out = None
+        if a.output_dir:
+            a.output_dir.mkdir(parents=True, exist_ok=True)
+            out = a.output_dir / path.name
+        ok, seconds, error = execute(path, env, store=not a.no_store, output=out)
         size = path.stat().st_size / 2**20
         print(f"{path.name:<30} {'ok' if ok else 'FAILED'} in {seconds:6.0f} s" + (f", stored ({size:.2f} MiB)" if ok and not a.no_store else ""),
               flush=True)

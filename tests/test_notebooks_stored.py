@@ -1,0 +1,81 @@
+"""The notebooks as committed: stored outputs a reader sees on a code host (re-made by tools/execute_notebooks.py).
+
+Each is stored after a full run (the user's defaults), under 1 MiB, with outputs on at least 70 % of its code
+cells, a contents list whose links reach its sections, at least one ``# NBVAL_CHECK_OUTPUT`` cell (nbval
+compares it in every pytest run), pictures where the issue asks for them, and no widget state.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+MIN_PICTURES = {"01": 4, "04": 2, "05": 3, "06": 2}
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def texts(cell):
+    for out in cell.get("outputs", []):
+        yield "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+
+
+def anchor(header: str) -> str:
+    return header.strip().replace(" ", "-")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_with_outputs_and_small(path):
+    nb = load(path)
+    cells = code_cells(nb)
+    with_output = [c for c in cells if c.get("outputs")]
+    assert len(with_output) >= 0.7 * len(cells), f"{path.name}: {len(with_output)}/{len(cells)} code cells have outputs"
+    assert path.stat().st_size < 2**20, f"{path.name}: {path.stat().st_size} bytes"
+    assert "widgets" not in nb["metadata"], "no widget state blobs"
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors[0]
+    stored = "\n".join(t for c in cells for t in texts(c))
+    assert "CI-sized run (EFFV2NB_QUICK=1)" not in stored, "stored from a full run, as a user runs it"
+    assert "EFFV2NB_NB_WEIGHTS" not in path.read_text(), "one weights variable: EFFV2NB_WEIGHTS"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_contents_list_and_what_comes_next(path):
+    nb = load(path)
+    md = [("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert "**Contents**" in md[0], f"{path.name}: a contents list in the first cell"
+    headers = {anchor(m.group(1)) for text in md for m in re.finditer(r"^##+\s+(.+)$", text, re.M)}
+    links = re.findall(r"\]\(#((?:[^()\s]|\([^()]*\))+)\)", md[0])
+    assert links, f"{path.name}: the contents list links its sections"
+    missing = [l for l in links if l not in headers]
+    assert not missing, f"{path.name}: contents links without a section: {missing}"
+    assert md[-1].startswith("## What comes next"), f"{path.name}: ends with what comes next"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_outputs_are_stored(path):
+    checked = [c for c in code_cells(load(path)) if "".join(c["source"]).startswith("# NBVAL_CHECK_OUTPUT")]
+    assert checked, f"{path.name}: at least one cell nbval compares"
+    assert all(c.get("outputs") for c in checked), "a compared cell has a stored output to compare with"
+
+
+@pytest.mark.parametrize("number,least", sorted(MIN_PICTURES.items()))
+def test_pictures(number, least):
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
+    pictures = sum("image/png" in o.get("data", {}) for c in code_cells(load(path)) for o in c.get("outputs", []))
+    assert pictures >= least, f"{path.name}: {pictures} pictures stored, at least {least} wanted"
+
+
+def test_04_shows_eval_topk_on_fp32_fp16_and_int8():
+    path = next(p for p in NOTEBOOKS if p.name.startswith("04"))
+    stored = "\n".join(t for c in code_cells(load(path)) for t in texts(c))
+    assert stored.count("top1_rate") >= 3, "eval-topk's lines for the fp32, fp16 and int8 result files"
+    for dtype in ("fp32", "fp16", "int8"):
+        assert dtype in stored
