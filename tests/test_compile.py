@@ -209,3 +209,20 @@ def test_quantize_int8_accepts_arrays(tmp_path):
 
 def test_chunk_divides():
     assert _chunk_for(500, 8) == 5 and _chunk_for(16, 8) == 8 and _chunk_for(7, 8) == 7 and _chunk_for(13, 8) == 1
+
+
+def test_cli_no_progress_reaches_compile(tmp_path, monkeypatch, capsys):
+    """``compile --no-progress`` (notebook 04 runs it in the kernel): no calibration bar asked for."""
+    from effv2nb.compile import build
+
+    seen = []
+
+    def fake(path, force=False, log=print, progress=True):
+        seen.append((force, progress))
+        return tmp_path / "w" / "n" / "mod.onnx"
+
+    monkeypatch.setattr(build, "compile_config", fake)
+    assert cli.main(["compile", "c.yaml", "--no-progress"]) == 0
+    assert cli.main(["compile", "c.yaml", "--force"]) == 0
+    assert seen == [(False, False), (True, True)]
+    assert capsys.readouterr().out.count("model prefix: ") == 2

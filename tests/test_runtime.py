@@ -29,6 +29,28 @@ def test_ort_and_torch_agree(tiny_onnx):
     assert "ONNX Runtime" in ort_r.describe() and "PyTorch" in torch_r.describe()
 
 
+def test_torch_runner_runs_the_loaded_instance():
+    """The reference is the model that was exported, not a second load of the same name."""
+    import torch
+
+    model = models.load("tiny")
+    with torch.no_grad():
+        model.classifier.bias.add_(torch.arange(10, dtype=torch.float32))   # this instance only
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    mine = runtime.open_runner("torch", model)
+    fresh = runtime.open_runner("torch", "torch:tiny")
+    assert mine.model is model
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    assert np.abs(mine.run(x) - want).max() < 1e-5
+    assert np.abs(fresh.run(x) - want).max() > 1.0
+    assert mine.input_size == (64, 64)
+    assert runtime.open_runner("torch", model, size=48).input_size == (48, 48)
+    assert runtime.open_runner("torch", "torch:tiny", size=48).input_size == (48, 48)
+    with pytest.raises(Effv2nbError, match="only 'torch' runs a loaded model"):
+        runtime.open_runner("ort", model)
+
+
 def test_prefix_errors(tmp_path):
     with pytest.raises(Effv2nbError, match="compile it first"):
         runtime.open_runner("ort", tmp_path / "nothing" / "mod")

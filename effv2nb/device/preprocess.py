@@ -17,8 +17,9 @@ does, driven by the parsed vdsp JSON (the whole file ``{"OpType", "OpConfig"}`` 
 Missing keys, as real files have them: output size from ``model_size`` (the model's input);
 resize size = output size; crop offsets absent = centred crop (0, 0 when sizes are equal).
 
-``timm_transform(model)`` is timm's evaluation transform for the loaded weights (from the model's
+``timm_transform(model, size)`` is timm's evaluation transform for the loaded weights (from the model's
 pretrained config); the two are *not* the same function (bicubic + crop_pct vs bilinear squash).
+``effv2nb.device.preprocess_plot`` draws them side by side.
 """
 from __future__ import annotations
 
@@ -98,15 +99,27 @@ def apply_batch(vdsp, images, model_size=None) -> np.ndarray:
     return np.stack([apply(op, im) for im in images])
 
 
-def timm_transform(model):
+def timm_transform(model, size: int | None = None):
     """timm's evaluation transform for ``model``'s pretrained config: PIL RGB -> CHW float32 numpy.
 
     At the config's test size, as timm's own ``validate.py`` evaluates (rw_t: 288 px, bicubic,
-    crop_pct 1.0). ``run.transform`` is the torchvision transform itself (PIL -> tensor).
+    crop_pct 1.0), or at ``size`` (the same resize + centre crop, to ``size`` x ``size``).
+    ``model``: a loaded model, or a timm model name (its pretrained config, no weights loaded).
+    ``run.transform`` is the torchvision transform itself (PIL -> tensor), ``run.config`` its settings.
     """
     import timm.data
 
-    cfg = timm.data.resolve_data_config(model=model, use_test_size=True)
+    if isinstance(model, str):
+        import timm.models
+
+        pcfg = timm.models.get_pretrained_cfg(model)
+        if pcfg is None:
+            raise Effv2nbError(f"timm has no pretrained config for '{model}'")
+        cfg = timm.data.resolve_data_config(pretrained_cfg=pcfg.to_dict(), use_test_size=True)
+    else:
+        cfg = timm.data.resolve_data_config(model=model, use_test_size=True)
+    if size is not None:
+        cfg = dict(cfg, input_size=(3, int(size), int(size)))
     tf = timm.data.create_transform(**cfg, is_training=False)
 
     def run(image) -> np.ndarray:

@@ -12,7 +12,11 @@ decoded images and preprocesses on the device with the vdsp JSON (``host_preproc
   e.g. ``workspace/tiny_int8/mod`` -> ``workspace/tiny_int8/mod.onnx`` as written by compile.
 - ``torch`` (the reference): ``PREFIX`` is ``torch:<model name>`` (weights resolved as
   ``effv2nb.model.models.load`` does, ``EFFV2NB_WEIGHTS`` included) or ``torch:<model name>@<weights path>``;
-  a compile prefix also works when ``PREFIX.json`` names the source model.
+  a compile prefix also works when ``PREFIX.json`` names the source model. From Python, ``PREFIX`` may
+  also be the loaded model itself (a ``torch.nn.Module``): the runner then runs *that* instance, the
+  one that was exported, so the reference and the exported graph are the same network (a second
+  load would draw other random weights). ``size`` sets the input size it is checked against
+  (default: the model's own), e.g. the export size of notebook 04.
 - ``vsx``: the vendor's ``vaststreamx`` with ``PREFIX`` (its model files), the vdsp JSON and a
   device id, built and driven as the vendor's runstream script (``common/vsx/classification.py``)
   does: an image with an odd side is first resized (bilinear) to the even size below, not cropped;
@@ -109,11 +113,14 @@ class TorchRunner(Runner):
 
     name = "torch"
 
-    def __init__(self, model):
+    def __init__(self, model, size: int | None = None):
         import torch
 
         self.torch = torch
         self.model = model.eval()
+        if size is not None:
+            self.input_size = (int(size), int(size))
+            return
         try:
             from effv2nb.model.models import info
 
@@ -243,17 +250,34 @@ def _torch_model_from_prefix(prefix: str):
     return models.load(name, weights or "auto")
 
 
+def _is_module(obj) -> bool:
+    """A loaded PyTorch model (checked without importing torch for the other backends)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
 def open_runner(backend: str, prefix, vdsp_path=None, device_id: int = 0, batch: int = 1,
-                threads: int | None = None) -> Runner:
-    """The runner for ``backend`` (see the module docstring for how ``prefix`` is read)."""
+                threads: int | None = None, size: int | None = None) -> Runner:
+    """The runner for ``backend`` (see the module docstring for how ``prefix`` is read).
+
+    ``backend="torch"`` also takes the loaded model itself as ``prefix`` (``size``: its input size
+    when not the model's own); the other backends take a path.
+    """
     if backend not in BACKENDS:
         raise Effv2nbError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}", where="--backend")
+    if _is_module(prefix):
+        if backend != "torch":
+            raise Effv2nbError(f"backend '{backend}' runs a model file (--model-prefix); "
+                               "only 'torch' runs a loaded model", where="--backend")
+        return TorchRunner(prefix, size=size)
     prefix = str(prefix)
     if backend == "ort":
         path = Path(prefix if prefix.endswith(".onnx") else prefix + ".onnx")
         return OrtRunner(path, threads=threads)
     if backend == "torch":
-        return TorchRunner(_torch_model_from_prefix(prefix))
+        return TorchRunner(_torch_model_from_prefix(prefix), size=size)
     return VsxRunner(prefix, vdsp_path, device_id=device_id, batch=batch)
 
 
