@@ -205,3 +205,26 @@ def test_seeded_random_weights_load_as_untrained_and_repeat(tmp_path):
         assert torch.equal(va, vb), k
     trained = models.load("tiny")                      # the bundled file carries no mark
     assert models.info(trained).trained
+
+
+def test_seeded_rw_t_agrees_across_runtimes_on_images(tmp_path):
+    """Seeded random rw_t weights keep photos' logits small enough that PyTorch and ORT agree on the top-1."""
+    import numpy as np
+    import torch
+    from effv2nb.core.ort_session import ort_session
+    from effv2nb.export.onnx_export import export_onnx
+    from effv2nb.export.random_weights import save_seeded
+    from effv2nb.model import models
+
+    path = save_seeded("efficientnetv2_rw_t", tmp_path / "w.safetensors", seed=0, size=64)
+    model = models.load("efficientnetv2_rw_t", weights=path)
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    x = np.stack([np.stack([np.sin(5 * (xx * a + yy * (1 - a)) + k) for k in range(3)]) * 2
+                  for a in np.linspace(0, 1, 8)]).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    onnx = export_onnx(model, tmp_path / "m.onnx", size=64)
+    got = ort_session(onnx).run(None, {"input": x})[0]
+    assert np.abs(ref).max() < 1e3
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-4
+    assert (got.argmax(1) == ref.argmax(1)).all()
