@@ -83,3 +83,66 @@ def test_widget_observer_runs_the_handler(tiny):
     assert demo.last.ok and demo.last.name == "eight.png" and demo.figure is not None
     demo.upload.value = upload.simulated_upload(b"junk", "junk.jpg")
     assert not demo.last.ok and demo.figure is None
+
+
+def _good(tiny, name="four.png"):
+    path = sorted((DIGITS_DIR / "val" / "4").glob("*.png"))[0]
+    return upload.classify_upload(upload.simulated_upload(path.read_bytes(), name, "image/png"), tiny)
+
+
+def test_show_result_displays_the_chart_once_and_returns_nothing(tiny, monkeypatch, capsys):
+    import IPython.display
+    from matplotlib.figure import Figure
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    res = _good(tiny)
+    assert upload.show_result(res, tiny) is None          # a cell's last line adds no second chart
+    assert len(shown) == 1 and isinstance(shown[0], Figure)
+    ax_img, ax_bar = shown[0].axes
+    assert len(ax_bar.patches) == 5 and "four.png" in ax_bar.get_title()
+    assert capsys.readouterr().out.strip() == res.message
+
+    bad = upload.classify_upload(upload.simulated_upload(b"junk", "junk.jpg"), tiny)
+    shown.clear()
+    assert upload.show_result(bad, tiny) is None and shown == []
+    assert capsys.readouterr().out.strip() == bad.message
+
+
+def test_result_figure_stays_out_of_pyplot(tiny):
+    """pyplot's global figure list is what the inline backend's flush_figures (run after every widget comm
+    message, possibly on a subshell thread) draws and closes: the handler's figure must not be in it."""
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    fig = upload.result_figure(_good(tiny), tiny)
+    assert plt.get_fignums() == before
+    assert tuple(fig.get_size_inches()) == (8, 2.6) and len(fig.axes) == 2
+    assert upload.result_figure(upload.classify_upload((), tiny), tiny) is None
+
+
+def test_show_result_as_a_cells_last_line_gives_one_image(tmp_path):
+    """In a real kernel, as a person calls it: one PNG output, one result line."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\n"
+        "from effv2nb.model import models\nfrom effv2nb.ui import upload\nfrom effv2nb.core.settings import DIGITS_DIR\n"
+        "m = models.load('tiny')\np = sorted((DIGITS_DIR / 'val' / '4').glob('*.png'))[0]\n"
+        "res = upload.classify_upload(upload.simulated_upload(p.read_bytes(), 'four.png', 'image/png'), m)"),
+        nbformat.v4.new_code_cell("upload.show_result(res, m)")]
+    env_keep = os.environ.pop("MPLBACKEND", None)        # the inline backend, as in JupyterLab
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        if env_keep is not None:
+            os.environ["MPLBACKEND"] = env_keep
+    outs = nb.cells[1].outputs
+    images = [o for o in outs if "image/png" in o.get("data", {})]
+    assert len(images) == 1, [o.get("output_type") for o in outs]
+    assert not [o for o in outs if o.output_type == "execute_result"]
+    assert any(o.output_type == "stream" and "four.png: 4 (" in o.text for o in outs)

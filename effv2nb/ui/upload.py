@@ -57,25 +57,46 @@ def classify_upload(value, model, k: int = 5) -> UploadResult:
     return UploadResult(True, msg, name, preds, image)
 
 
-def show_result(result: UploadResult, model, out=None):
-    """Render a result: the image and its top-5 chart, or the one-line message."""
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+def result_figure(result: UploadResult, model):
+    """The image beside its top-5 chart, as a matplotlib figure; ``None`` for a failed result.
+
+    Built with ``matplotlib.figure.Figure``, not pyplot: the figure is never in pyplot's global list, so the
+    inline backend does not show it a second time, and a comm message handled on another thread (JupyterLab's
+    widget subshells run the inline backend's ``flush_figures`` after each one) cannot draw, resize or close
+    it while the handler is still building it.
+    """
+    from matplotlib.figure import Figure
 
     from effv2nb.ui.plots import top5_chart
 
     if not result.ok:
-        print(result.message)
         return None
-    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(8, 2.6), gridspec_kw={"width_ratios": [1, 2]})
+    fig = Figure(figsize=(8, 2.6))
+    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     ax_img.imshow(result.image)
     ax_img.set_axis_off()
     top5_chart(result.predictions, title=f"top-5: {result.name}", warning=info(model).weights_warning, ax=ax_bar)
     fig.tight_layout()
-    display(fig)
-    plt.close(fig)
+    return fig
+
+
+def _render(result: UploadResult, model):
+    """Display the chart (if any) and the one-line message; return the figure shown, or ``None``."""
+    from IPython.display import display
+
+    fig = result_figure(result, model)
+    if fig is not None:
+        display(fig)
     print(result.message)
     return fig
+
+
+def show_result(result: UploadResult, model) -> None:
+    """Render a result: the image and its top-5 chart, then the one-line message (or only the message).
+
+    Returns ``None``, so a call as a cell's last line shows the chart once, not a second time as the cell's value.
+    """
+    _render(result, model)
 
 
 @dataclass
@@ -86,7 +107,7 @@ class UploadDemo:
     upload: object
     output: object
     last: UploadResult = None
-    figure: object = None
+    figure: object = None        # the figure the handler last displayed (None after a failed upload)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -106,7 +127,7 @@ def upload_demo(model) -> UploadDemo:
         output.clear_output()
         demo.last = classify_upload(change["new"], model)
         with output:
-            demo.figure = show_result(demo.last, model)
+            demo.figure = _render(demo.last, model)
 
     upload.observe(on_change, names="value")
     return demo

@@ -1,7 +1,8 @@
 """What a person does in JupyterLab, in a real (headless) Chromium -- issue 8.
 
 1. Open ``00_quickstart.ipynb``, Run -> Run All Cells, pick an image in the ``FileUpload`` widget's real file
-   chooser and check that the widget shows the top-5 chart and the one-line result for that file.
+   chooser and check that the widget shows the top-5 chart and the one-line result for that file; the chart
+   counts as shown when the widget's screenshot holds the bars' pixels (``chart_pixels.count_bar_pixels``).
 2. Open ``03_compile_config.ipynb``, Run All Cells, change the dtype in the config form, press Save and check the
    YAML file that Save wrote on disk.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from chart_pixels import count_bar_pixels, differing_fraction, png_from_data_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,6 +30,10 @@ pytestmark = pytest.mark.browser
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"          # the notebook tab in front
 RUN_ALL_TIMEOUT_MS = 150_000
 DIGIT = "7"                                                 # the upload: a validation digit the model never saw
+# The upload's chart must be visible: bar-coloured pixels in the widget's screenshot (a whole chart: ~12,600;
+# the garbled image of issue 13: ~356), at least half of those in the PNG the kernel sent.
+MIN_BAR_PIXELS = 3_000
+SEEN_FRACTION = 0.5
 
 _DONE_JS = """(sel) => {
   const panel = document.querySelector(sel);
@@ -118,6 +124,18 @@ def _yaml_files(root: Path):
 
 # --------------------------------------------------------------------------- 00: upload an image
 
+def _expected_chart(path: Path, name: str) -> bytes:
+    """The PNG the kernel should send for ``path`` uploaded as ``name``: the same functions, IPython's formatter."""
+    from IPython.core.pylabtools import print_figure
+
+    from effv2nb.model import models
+    from effv2nb.ui import upload
+
+    model = models.load("tiny")
+    result = upload.classify_upload(upload.simulated_upload(path.read_bytes(), name, "image/png"), model)
+    return print_figure(upload.result_figure(result, model), "png", bbox_inches="tight")
+
+
 def test_quickstart_upload_shows_top5(lab_server, lab_context, shoot, tmp_path):
     rel = "notebooks/00_quickstart.ipynb"
     page = lab_context.new_page()
@@ -171,10 +189,28 @@ def test_quickstart_upload_shows_top5(lab_server, lab_context, shoot, tmp_path):
         assert line.startswith(f"{image.name}: {DIGIT} ("), f"tiny should read the digit {DIGIT}: {line!r}"
     print(f"upload result: {line}")
 
+    # What a person sees: the bars in the screenshot, against the bars in the PNG the kernel sent.
     widget_box.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     shoot(page, "00_quickstart_upload")
-    shoot(widget_box, "00_quickstart_upload_widget")
+    shot = shoot(widget_box, "00_quickstart_upload_widget")
+    sent_png = png_from_data_url(chart.first.get_attribute("src"))
+    sent = count_bar_pixels(sent_png)
+    seen = count_bar_pixels(shot)
+    print(f"upload chart: {seen} bar-coloured pixels in the screenshot, {sent} in the PNG the kernel sent")
+    assert sent >= MIN_BAR_PIXELS, f"the chart the kernel sent has only {sent} bar pixels"
+    assert seen >= max(MIN_BAR_PIXELS, SEEN_FRACTION * sent), (
+        f"the screenshot {shot} shows {seen} bar-coloured pixels, the chart the kernel sent has {sent}: "
+        "the browser does not show the chart")
+    if os.environ.get("EFFV2NB_MODEL", "tiny") == "tiny":      # trained, shipped weights: the same numbers here
+        expected = _expected_chart(src, image.name)
+        off = differing_fraction(sent_png, expected)
+        if off >= 0.01:
+            (shot.parent / "00_quickstart_upload_sent.png").write_bytes(sent_png)
+            (shot.parent / "00_quickstart_upload_expected.png").write_bytes(expected)
+        assert off < 0.01, (f"the chart the kernel sent differs from the one the suite draws for {image.name} "
+                            f"in {off:.1%} of its pixels (a figure drawn or resized while it was built?); "
+                            f"both PNGs are in {shot.parent}")
     page.close()
     _shutdown_kernel(lab_server, rel)
 
