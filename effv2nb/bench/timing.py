@@ -8,7 +8,9 @@ ratios. ``op_time_profile``: ORT's profiler summed by op type. No test asserts a
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -62,21 +64,23 @@ def vamp_run(runners, batch: int, iterations: int, shape, warmup: int = 2, seed:
     return t
 
 
-def interleaved(fns: dict, rounds: int, per_round: int) -> dict:
+def interleaved(fns: dict, rounds: int, per_round: int, estimate=None) -> dict:
     """Time each callable ``per_round`` times per round, rounds interleaved A B C A B C ...
 
     Returns ``{name: [seconds per call, ...]}`` (round after round, ``per_round`` each); callables
-    were warmed up once before.
+    were warmed up once before. ``estimate``: an ``effv2nb.core.estimate.Estimate`` over the rounds
+    (it prints the estimated total after the first round).
     """
     for fn in fns.values():
         fn()
     out = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                fn()
-                out[name].append(time.perf_counter() - t0)
+    for i in range(rounds):
+        with (estimate.timing(i) if estimate is not None else contextlib.nullcontext()):
+            for name, fn in fns.items():
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    fn()
+                    out[name].append(time.perf_counter() - t0)
     return out
 
 
@@ -114,7 +118,13 @@ def _timed(fn) -> float:
 
 # --------------------------------------------------------------------------- ORT profiling
 def op_time_profile(onnx_path, x: np.ndarray, runs: int = 5, threads: int | None = None) -> dict:
-    """ORT's profiler summed by op type (depthwise Conv apart): ``{op: milliseconds per run}``."""
+    """ORT's profiler summed by op type (depthwise convolutions apart): ``{op: milliseconds per run}``.
+
+    One warm-up run, then ``runs`` profiled runs; each node's median over them (``profile_by_op``).
+    A convolution kernel (``Conv``, ``FusedConv``, ``QLinearConv`` ...) is ``<op> (depthwise)`` when its
+    graph node (``_graph_name``: by node or output name) has ``group`` > 1, or when its weight is
+    ``(C, 1, kH, kW)`` on a ``C``-channel input (``_depthwise_kernel``).
+    """
     import json
 
     import onnx
@@ -122,22 +132,54 @@ def op_time_profile(onnx_path, x: np.ndarray, runs: int = 5, threads: int | None
     from effv2nb.core.ort_session import ort_session
 
     model = onnx.load(str(onnx_path))
-    depthwise = {n.name for n in model.graph.node if n.op_type == "Conv"
-                 and any(a.name == "group" and a.i > 1 for a in n.attribute)}
+    dw_nodes = [n for n in model.graph.node if n.op_type == "Conv"
+                and any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    depthwise = {n.name for n in dw_nodes} | {o for n in dw_nodes for o in n.output}
     with tempfile.TemporaryDirectory(prefix="effv2nb-prof-") as tmp:
         sess = ort_session(onnx_path, threads=threads, profile_prefix=os.path.join(tmp, "prof"))
         name = sess.get_inputs()[0].name
         x = x.astype(np.float16 if "float16" in sess.get_inputs()[0].type else np.float32)
-        for _ in range(runs):
+        for _ in range(runs + 1):
             sess.run(None, {name: x})
         events = json.loads(Path(sess.end_profiling()).read_text())
+    return profile_by_op(events, depthwise)
+
+
+def profile_by_op(events: list, depthwise=(), warmup: int = 1) -> dict:
+    """Kernel times of ORT profiler ``events`` by op type, in ms per run, most first.
+
+    Each node's first ``warmup`` runs are dropped (the first run allocates) and the median of the rest
+    is taken (a run preempted by another process does not count), then summed by op type.
+    ``depthwise``: node names of depthwise convolutions.
+    """
+    per_node = {}
+    for e in sorted((e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")),
+                    key=lambda e: e.get("ts", 0)):
+        per_node.setdefault(e["name"], []).append(e)
     totals = {}
-    for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-            continue
-        op = e.get("args", {}).get("op_name", "?")
-        node = e["name"][: -len("_kernel_time")]
-        if op == "Conv" and node in depthwise:
-            op = "Conv (depthwise)"
-        totals[op] = totals.get(op, 0.0) + e["dur"] / 1e3 / runs
+    for name, evs in per_node.items():
+        args = evs[0].get("args", {})
+        op = args.get("op_name", "?")
+        if "Conv" in op and (_graph_name(name) in depthwise or _depthwise_kernel(args)):
+            op = f"{op} (depthwise)"
+        durs = [e["dur"] for e in evs[warmup:]] or [e["dur"] for e in evs]
+        totals[op] = totals.get(op, 0.0) + statistics.median(durs) / 1e3
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def _graph_name(event_name: str) -> str:
+    """The graph node (or output tensor) an ORT kernel event belongs to: ``<node>_kernel_time``, with the
+    suffixes ORT adds when it fuses or re-lays nodes (``_token_<n>``, ``_nchwc`` on an output name) dropped."""
+    n = event_name[: -len("_kernel_time")] if event_name.endswith("_kernel_time") else event_name
+    n = re.sub(r"(_token_\d+)+$", "", n)
+    return n[: -len("_nchwc")] if n.endswith("_nchwc") else n
+
+
+def _depthwise_kernel(args: dict) -> bool:
+    """A convolution event whose weight is ``(C, 1, kH, kW)`` on a ``C``-channel input (NCHW or NHWC)."""
+    shapes = [list(d.values())[0] for d in args.get("input_type_shape", []) if d]
+    four = [s for s in shapes if len(s) == 4]
+    if len(four) < 2:
+        return False
+    x, w = four[0], four[1]
+    return w[1] == 1 and w[0] > 1 and w[0] in (x[1], x[3])

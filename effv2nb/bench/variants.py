@@ -1,9 +1,11 @@
 """Precisions and runtimes side by side: notebook 06, ``python -m effv2nb bench --compare``.
 
-``compare_variants`` builds fp32 / fp16 / int8 (stock and best recipe) variants of one model and
-measures them *interleaved* in one run (``effv2nb.bench.timing``), plus PyTorch eager and the
-end-to-end folder pipeline; ``format_compare`` prints the ``ratio`` lines. ``throughput_vs_batch``
-and ``exclusion_costs`` are notebook 06's curves. Speed is reported as ratios measured in one run.
+``compare_variants`` builds fp32 / fp16 / int8 (the stock recipe and the speed-aware one) variants of one
+model and measures them *interleaved* in one run (``effv2nb.bench.timing``), plus PyTorch eager (the same
+model instance) and the end-to-end folder pipeline; ``format_compare`` prints the ``ratio`` lines.
+Notebook 06's curves are in ``effv2nb.bench.curves``. Speed is reported as ratios measured in one run;
+with ``log=print`` each long part prints its estimated time after its first timed unit
+(``effv2nb.core.estimate``).
 """
 from __future__ import annotations
 
@@ -13,10 +15,29 @@ from pathlib import Path
 
 import numpy as np
 
-from effv2nb.bench.timing import (interleaved, matmul_peak_gflops, op_time_profile, ratio_summary, round_ratios,
-                                  vamp_run)
+from effv2nb.bench.timing import interleaved, matmul_peak_gflops, op_time_profile, ratio_summary, round_ratios
 from effv2nb.core import cpu
 from effv2nb.formats.vdsp import generate_vdsp
+
+
+# The project's own goals for ``ratio ort_int8/ort_fp32`` (rw_t at 288 px, batch 1), by CPU kind
+# (``effv2nb.core.cpu.kind``): targets this suite set itself, not measurements and not vendor figures.
+INT8_SPEEDUP_TARGETS = {"model": "efficientnetv2_rw_t", "size": 288, "vnni": 1.5, "avx2-no-vnni": 1.25}
+
+
+def target_line(result: dict, kind: str | None = None) -> str:
+    """One line: this run's int8/fp32 ratio against the project's target for this CPU kind, or why the
+    target does not apply (another model or size, or a CPU kind it has none for)."""
+    ctx, t = result["context"], INT8_SPEEDUP_TARGETS
+    kind = kind or cpu.kind()
+    r = result["ratios"]["ort_int8/ort_fp32"]
+    head = (f"ratio ort_int8/ort_fp32 {r['median']:.2f} (spread {r['min']:.2f}-{r['max']:.2f}); the project's "
+            f"target for {t['model']} at {t['size']} px, batch 1")
+    if kind not in t:
+        return f"{head}: none for CPU kind {kind!r}"
+    if (ctx["model"], ctx["size"]) != (t["model"], t["size"]):
+        return f"{head} on {kind}: {t[kind]:g}x (not comparable: this run is {ctx['model']} at {ctx['size']} px)"
+    return f"{head} on {kind}: {t[kind]:g}x -> {'met' if r['median'] >= t[kind] else 'not met'} in this run"
 
 
 def _ort_runner(path, threads):
@@ -25,9 +46,10 @@ def _ort_runner(path, threads):
     return OrtRunner(path, providers=["CPUExecutionProvider"], threads=threads)
 
 
-def _calibration_images(name: str, n: int, calib_dir=None) -> list:
+def _calibration_images(name: str, n: int, calib_dir=None, seed: int = 0) -> list:
     """Calibration images for the compare run: ``calib_dir`` if given, else the digits (tiny) or
-    matplotlib's sample photos in varied crops (stand-ins, not ImageNet: fine for speed)."""
+    matplotlib's sample photo in varied crops (stand-ins, not ImageNet: fine for speed; ``seed``
+    picks the crops, so another seed gives held-out ones)."""
     from effv2nb.data.datasets import list_images
     from effv2nb.data.images import read_image
     from effv2nb.core.settings import DIGITS_DIR
@@ -40,7 +62,7 @@ def _calibration_images(name: str, n: int, calib_dir=None) -> list:
 
     base = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     w, h = base.size
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
         s = rng.uniform(0.5, 1.0)
@@ -61,20 +83,21 @@ def model_calibration_arrays(model, size: int, n: int, calib_dir=None) -> list:
 
 
 def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None, eval_dir=None,
-                   quick: bool = False) -> dict:
+                   quick: bool = False, log=None, knobs=()) -> dict:
     """fp32 / fp16 / int8-stock / int8-best ONNX files of ``model`` under ``workdir``.
 
     int8-best is the speed-aware recipe (``int8_search.speed_aware_search``: all int8, block-level
     float fallback until logit SQNR >= 31 dB and top-1 agreement >= 99.5 % against fp32) when there are
     images to check it on (``eval_dir``, or the digits for tiny); otherwise ``fast_recipe`` with the head
     block in float, and the returned ``notes`` say that its accuracy was not verified.
+    ``log``: where the estimated build time goes (timed on the first quantization); ``knobs``: what shortens it.
     """
     from effv2nb.compile import ort_quantize as comp
-    from effv2nb.device import preprocess
-    from effv2nb.quant import eval_sets, graph_kinds, int8_recipes, int8_search, onnx_eval
-    from effv2nb.core import metrics
+    from effv2nb.core.estimate import Estimate
+    from effv2nb.core.settings import DIGITS_DIR
     from effv2nb.export.onnx_export import export_onnx
     from effv2nb.model.models import info
+    from effv2nb.quant import eval_sets, int8_recipes, int8_search, onnx_eval
 
     workdir = Path(workdir)
     i = info(model)
@@ -82,31 +105,46 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
     files = {"ort_fp32": fp32, "ort_fp16": comp.convert_fp16(fp32, workdir / "fp16.onnx")}
     vdsp = generate_vdsp(model, size)
     calib = model_calibration_arrays(model, size, calib_n, calib_dir)
-    files["ort_int8_stock"] = int8_recipes.stock_recipe(num_calib=min(50, len(calib))).quantize(
-        fp32, workdir / "int8_stock.onnx", calib)
-    from effv2nb.core.settings import DIGITS_DIR
-
     eval_dir = eval_dir or (DIGITS_DIR / "val" if i.name == "tiny" else None)
+    max_steps = 3 if quick else 6
+    groups = int8_search.block_groups(fp32)
     notes = {}
-    if eval_dir:
-        ev = eval_sets.load_eval_set(eval_dir, vdsp, i.labels(), size, limit=100 if quick else None, skip_unknown=True)
-        ref = onnx_eval.ort_run(fp32, ev)
-        res = int8_search.speed_aware_search(fp32, calib, ev, ref, workdir / "search", max_steps=3 if quick else 6,
-                                    sens_calib=16 if quick else 50, progress=False)
-        best = Path(res.steps[-1]["path"])
-        notes["int8_best"] = (f"{int8_recipes.fast_recipe().name}; float blocks: {', '.join(res.kept_float) or 'none'}; "
-                              f"SQNR {res.steps[-1]['sqnr_db']:.2f} dB, agreement {res.steps[-1]['agree_fp32']:.2f} % "
-                              f"on {len(ev)} images; targets met: {res.met}")
-    else:
-        head = int8_search.block_groups(fp32).get("head", [])
-        best = int8_recipes.fast_recipe(len(calib), head).quantize(fp32, workdir / "int8_best.onnx", calib)
-        notes["int8_best"] = ("fast recipe, head block in float; accuracy not verified here "
-                              "(give --val-dir, or run notebook 05 with ImageNet)")
-    files["ort_int8_best"] = best
-    chk = _int8_check(fp32, best, calib)
+
+    def stock():
+        files["ort_int8_stock"] = int8_recipes.stock_recipe(num_calib=min(50, len(calib))).quantize(
+            fp32, workdir / "int8_stock.onnx", calib)
+
+    def best():
+        if eval_dir:
+            ev = eval_sets.load_eval_set(eval_dir, vdsp, i.labels(), size, limit=100 if quick else None,
+                                         skip_unknown=True)
+            res = int8_search.speed_aware_search(fp32, calib, ev, onnx_eval.ort_run(fp32, ev), workdir / "search",
+                                                 max_steps=max_steps, sens_calib=16 if quick else 50, progress=False)
+            files["ort_int8_best"] = Path(res.steps[-1]["path"])
+            notes["int8_best"] = (f"speed-aware search from {int8_recipes.fast_recipe().name}; float blocks: "
+                                  f"{', '.join(res.kept_float) or 'none'}; SQNR {res.steps[-1]['sqnr_db']:.2f} dB, "
+                                  f"agreement {res.steps[-1]['agree_fp32']:.2f} % on {len(ev)} images; "
+                                  f"targets met: {res.met}")
+        else:
+            files["ort_int8_best"] = int8_recipes.fast_recipe(len(calib), groups.get("head", [])).quantize(
+                fp32, workdir / "int8_best.onnx", calib)
+            notes["int8_best"] = ("fast recipe, head block in float; accuracy not verified here "
+                                  "(give --val-dir, or run notebook 05 with ImageNet)")
+
+    # the first unit timed is a per-channel quantization (the search's kind), or the stock one before a search
+    steps = (stock, best) if eval_dir else (best, stock)
+    n_quant = 2 + (len(groups) + max_steps if eval_dir else 0)
+    est = Estimate("building the int8 variants" + (" (at most)" if eval_dir else ""), n_quant, "quantization",
+                   knobs, log=log or (lambda _line: None))
+    for k, step in enumerate(steps):
+        with est.timing(k):
+            step()
+    best_path = files["ort_int8_best"]
+    chk = _int8_check(fp32, best_path, calib)
     notes["int8_best_check"] = (f"exact {chk['exact_sqnr_db']:.2f} dB, host {chk['host_sqnr_db']:.2f} dB on "
                                 f"{chk['n']} calibration images (host loses {chk['host_loss_db']:.2f} dB; "
-                                f"reduce_range {_chosen(best)})")
+                                f"reduce_range {_chosen(best_path)})")
+    files = {k: files[k] for k in ("ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best")}
     files["notes"] = notes
     return files
 
@@ -128,33 +166,45 @@ def _chosen(onnx_path) -> str:
     return "as set" if c is None else f"auto -> {str(c).lower()}"
 
 
-def compare_variants(name: str, size: int | None = None, quick: bool = False, threads: int = 2, weights="auto",
-            calib_dir=None, eval_dir=None, pipeline_images: int | None = None, workdir=None) -> dict:
+def compare_variants(name: str | None = None, size: int | None = None, quick: bool = False, threads: int = 2,
+                     weights="auto", calib_dir=None, eval_dir=None, pipeline_images: int | None = None, workdir=None,
+                     model=None, rounds: int | None = None, log=None, knobs=()) -> dict:
     """The interleaved comparison; returns ``{"rows": [...], "ratios": {...}, "context": {...}, "files": {...}}``.
 
-    ``workdir``: keep the built ONNX variants there (``files`` then points at them); default: a temp folder.
+    ``model``: the model instance to compare (notebook 06 passes the one it loaded, so PyTorch eager and
+    every exported variant are that model); without it ``name`` is loaded with ``weights``. A model with
+    random weights is conditioned first (``condition_random_model``, as ``export`` does; the same result
+    when it already was). ``workdir``: keep the built ONNX variants there (``files`` then points at them);
+    default: a temp folder. ``rounds``: interleaved rounds (default 3 quick, 9 full). ``log``/``knobs``:
+    estimated times of the long parts, printed after their first timed unit, and what shortens them.
     """
     import torch
 
+    from effv2nb.core.estimate import Estimate
+    from effv2nb.device import infer
     from effv2nb.model import complexity
-    from effv2nb.device import infer, preprocess
     from effv2nb.model.models import info, load
 
     torch.set_num_threads(threads)
-    model = load(name, weights=weights)
+    if model is None:
+        model = load(name, weights=weights)
+    elif name is not None and name != info(model).name:
+        raise ValueError(f"name {name!r} but the model given is {info(model).name!r}")
+    name = info(model).name
     size = int(size or info(model).input_size)
     if not info(model).trained:   # as `export` does: a sane random network, so the int8 check measures the quantizer
         from effv2nb.export.onnx_export import condition_random_model
 
         condition_random_model(model, size)
     batches = (1, 8)
-    rounds, per_round = (3, 2) if quick else (9, 4)
+    rounds, per_round = (int(rounds) if rounds else (3 if quick else 9)), (2 if quick else 4)
+    quiet = log or (lambda _line: None)
     with tempfile.TemporaryDirectory(prefix="effv2nb-bench-") as tmp:
         # speed does not depend on the calibration count; 300 images verify the tiny recipe, 50 (the
         # vendor's count) keep an rw compile short
         calib_n = 50 if quick or name != "tiny" else 300
         files = build_variants(model, size, workdir or tmp, calib_n=calib_n, calib_dir=calib_dir,
-                               eval_dir=eval_dir, quick=quick)
+                               eval_dir=eval_dir, quick=quick, log=log, knobs=knobs)
         notes = files.pop("notes")
         runners = {k: _ort_runner(p, threads) for k, p in files.items()}
         rng = np.random.default_rng(0)
@@ -168,7 +218,8 @@ def compare_variants(name: str, size: int | None = None, quick: bool = False, th
             fns[("torch_eager", b)] = eager
             for k, r in runners.items():
                 fns[(k, b)] = (lambda r=r, b=b: r.run(xs[b]))
-        times = interleaved(fns, rounds, per_round)
+        times = interleaved(fns, rounds, per_round, Estimate("the interleaved timing", rounds, "round",
+                                                             knobs, log=quiet))
         rows = []
         for (k, b), ts in times.items():
             med = statistics.median(ts)
@@ -184,10 +235,13 @@ def compare_variants(name: str, size: int | None = None, quick: bool = False, th
         fp32 = runners["ort_fp32"]
         infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)  # warm the caches
         pipe, model_only = [], []
-        for _ in range(2 if quick else 5):
-            _, st = infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)
-            pipe.append(st.images / st.seconds)
-            model_only.append(infer.model_only(fp32, folder, vdsp, batch=8))
+        reps = 2 if quick else 5
+        est = Estimate(f"the folder pipeline ({n_img} JPEGs)", reps, "repeat", knobs, log=quiet)
+        for k in range(reps):
+            with est.timing(k):
+                _, st = infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)
+                pipe.append(st.images / st.seconds)
+                model_only.append(infer.model_only(fp32, folder, vdsp, batch=8))
         rows.append({"name": "pipeline_async (decode+vdsp+fp32+result)", "batch": 8,
                      "images_per_s": statistics.median(pipe), "latency_ms_p50": float("nan"),
                      "latency_ms_p90": float("nan"), "samples": pipe})
@@ -202,7 +256,8 @@ def compare_variants(name: str, size: int | None = None, quick: bool = False, th
             r.close()
     gflop = cost["flops"] / 1e9
     context = {"model": name, "size": size, "threads": threads, "weights": info(model).weights,
-               "gflops_per_image": gflop, "peak_gflops": peak, "quick": quick,
+               "gflops_per_image": gflop, "peak_gflops": peak, "quick": quick, "rounds": rounds,
+               "per_round": per_round, "calib_n": calib_n, "calib_dir": calib_dir,
                "achieved": {k: by[(k, 1)] * gflop for k in ("torch_eager", "ort_fp32", "ort_int8_best")},
                "profile_ms": profile, "notes": notes, "cpu": cpu.describe()}
     ratios = {
@@ -213,49 +268,6 @@ def compare_variants(name: str, size: int | None = None, quick: bool = False, th
         "pipeline/model_only": ratio_summary([p / m for p, m in zip(pipe, model_only)]),
     }
     return {"rows": rows, "ratios": ratios, "context": context, "files": files if workdir else {}}
-
-
-def throughput_vs_batch(onnx_files: dict, batches=(1, 2, 4, 8), iterations: int = 5, threads: int = 2,
-                        size: int = 64) -> dict:
-    """``{variant: [images/s at each batch]}`` with one instance, for the notebook's plot."""
-    out = {}
-    for k, path in onnx_files.items():
-        r = _ort_runner(path, threads)
-        out[k] = [vamp_run([r], b, iterations, (3, size, size), warmup=1).throughput for b in batches]
-        r.close()
-    return out
-
-
-def exclusion_costs(fp32_onnx, calib, x: np.ndarray, workdir, threads: int = 2, rounds: int = 3,
-                    per_round: int = 5, extra: dict | None = None) -> list:
-    """What keeping each kind of node in float costs in int8 speed (and logit SQNR on ``x``).
-
-    Layouts: all int8; SE in float; SiLU in float; SE + SiLU in float; plus ``extra``
-    (``{name: onnx path}``, e.g. the speed-aware recipe). Timed interleaved at batch 1 against fp32.
-    """
-    from effv2nb.quant import eval_sets, graph_kinds, int8_recipes, int8_search, onnx_eval
-    from effv2nb.core import metrics
-
-    rows = graph_kinds.node_table(fp32_onnx)
-    kind = {k: tuple(r["node"] for r in rows if r["kind"] == k) for k in ("se", "silu")}
-    layouts = {"all int8": (), "SE in float": kind["se"], "SiLU in float": kind["silu"],
-               "SE + SiLU in float": kind["se"] + kind["silu"]}
-    files = {"fp32": Path(fp32_onnx)}
-    for i, (name, nodes) in enumerate(layouts.items()):
-        files[name] = int8_recipes.fast_recipe(len(calib), nodes).quantize(fp32_onnx, Path(workdir) / f"layout_{i}.onnx", calib)
-    files.update(extra or {})
-    runners = {k: _ort_runner(p, threads) for k, p in files.items()}
-    x1 = x[:1]
-    times = interleaved({k: (lambda r=r: r.run(x1)) for k, r in runners.items()}, rounds, per_round)
-    ref = runners["fp32"].run(x)
-    out = []
-    for k, r in runners.items():
-        med = statistics.median(times[k])
-        out.append({"layout": k, "float_nodes": len(layouts[k]) if k in layouts else (0 if k == "fp32" else None), "images_per_s": 1 / med,
-                    "speedup_vs_fp32": statistics.median(times["fp32"]) / med,
-                    "sqnr_db": metrics.sqnr_db(ref, r.run(x)) if k != "fp32" else float("inf")})
-        r.close()
-    return out
 
 
 def _write_jpeg_folder(folder: Path, images, size: int):
@@ -280,7 +292,8 @@ def format_compare(result: dict) -> str:
                  f"{ctx['peak_gflops']:.0f} GFLOP/s; achieved at batch 1: "
                  + ", ".join(f"{k} {v:.1f} GFLOP/s ({v / ctx['peak_gflops'] * 100:.0f} % of the fp32 peak)"
                              for k, v in ctx["achieved"].items())
-                 + " (int8 can pass the fp32 peak: its kernels do 4x the multiply-adds per instruction)")
+                 + " (int8 counted in fp32-equivalent FLOPs can pass the fp32 peak: an 8-bit multiply-add"
+                 " instruction does more products per vector lane than a float32 one)")
     for k, v in ctx.get("notes", {}).items():
         lines.append(f"{k}: {v}")
     lines.append(ctx.get("cpu", ""))

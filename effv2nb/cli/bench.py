@@ -7,6 +7,7 @@ NAME --size N`` compares precisions and runtimes interleaved (``effv2nb.bench.va
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -45,7 +46,9 @@ def _parse_shape(text):
 def run(args) -> int:
     if args.compare:
         res = compare_variants(args.model, args.size, quick=args.quick, threads=args.threads or 2,
-                      weights=args.weights, calib_dir=args.calib_dir, eval_dir=args.val_dir)
+                               weights=args.weights, calib_dir=args.calib_dir, eval_dir=args.val_dir,
+                               log=lambda line: print(line, file=sys.stderr, flush=True),
+                               knobs=["--size N", "--quick"])
         print(format_compare(res))
         return 0
     if not args.model_prefix:
