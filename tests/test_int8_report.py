@@ -50,3 +50,40 @@ def test_targets_on_the_test_fold(report_lines):
     assert best["exact"] >= 30 and best["host"] >= 29, best
     assert best_int8["exact"] >= nncf["exact"] + 3, (best_int8, nncf)
     assert best["agree"] >= 99.0
+
+
+def test_prepare_follows_the_size_it_is_given(tmp_path):
+    import onnx
+
+    from effv2nb.quant import int8_report
+
+    st = int8_report.prepare("tiny", workdir=tmp_path, size=48, limit=20, num_calib=8, log=lambda _l: None)
+    assert st.size == 48 and st.sel.x.shape[1:] == (3, 48, 48) and st.calib[0].shape == (1, 3, 48, 48)
+    dims = onnx.load(str(st.fp32)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims][-2:] == [48, 48]
+    assert st.ref_sel.shape == (len(st.sel), 10)
+    # the float bars of notebook 05's top-1 / top-5 chart: fp32 and fp16 on the test fold
+    from effv2nb.compile.ort_quantize import convert_fp16
+    from effv2nb.core.metrics import topk_rates
+
+    fp32, fp16 = int8_report.float_rows(st, convert_fp16(st.fp32, tmp_path / "fp16.onnx"))
+    assert (fp32["recipe"], fp16["recipe"]) == ("fp32", "fp16")
+    assert (fp32["top1"], fp32["top5"]) == topk_rates(st.ref_test, st.test.y)
+    assert abs(fp16["top1"] - fp32["top1"]) <= 100 / len(st.test) + 1e-9
+
+
+def test_a_six_synset_folder_splits_with_every_class_in_every_fold(tmp_path):
+    from imagenet_path import synset_folder
+
+    from effv2nb.data import folds
+    from effv2nb.data.labels import imagenet
+
+    val = synset_folder(tmp_path / "val", classes=6, per_class=5)
+    split = folds.make_split(val, imagenet(), None, skip_unknown=True)
+    assert split.line() == "split: calibration 6 selection 12 test 12 overlap 0"
+    classes = {s.label for s in split["test"]}
+    assert len(classes) == 6
+    assert all({s.label for s in split[f]} == classes for f in folds.FOLDS)
+    # the CI-sized spread (100 images) and a user's EFFV2NB_EVAL_LIMIT keep whole classes when they can
+    assert {s.label for s in folds.spread(split["selection"], 100)} == classes
+    assert {s.label for s in folds.spread(split["test"], 6)} == classes

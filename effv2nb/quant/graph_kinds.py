@@ -96,11 +96,20 @@ def _kind_of(n, name, inits, producers, consumers, first_conv, last_conv):
     return "other"
 
 
-def groups(rows) -> dict:
-    """Node groups for the sensitivity search: stem, each block, head; plus all SE and all SiLU nodes."""
+def stage_of(group: str) -> str:
+    """``blocks.3.1`` -> ``blocks.3`` (the stage of a block); other group names as they are."""
+    parts = group.split(".")
+    return ".".join(parts[:2]) if parts[0] == "blocks" and len(parts) > 2 else group
+
+
+def groups(rows, level: str = "blocks") -> dict:
+    """Node groups for the sensitivity search: stem, each block (``level="stages"``: each stage), head;
+    plus all SE and all SiLU nodes."""
+    if level not in ("blocks", "stages"):
+        raise ValueError(f"level must be blocks or stages, not {level!r}")
     out = {}
     for r in rows:
-        out.setdefault(r["group"], []).append(r["node"])
+        out.setdefault(stage_of(r["group"]) if level == "stages" else r["group"], []).append(r["node"])
     out["all SE"] = [r["node"] for r in rows if r["kind"] == "se"]
     out["all SiLU"] = [r["node"] for r in rows if r["kind"] == "silu"]
     return {k: v for k, v in out.items() if v}

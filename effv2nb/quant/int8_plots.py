@@ -1,4 +1,5 @@
-"""Pictures of the int8 study (notebook 05): the side-by-side report and the greedy fallback's steps."""
+"""Pictures of the int8 study (notebook 05, ``int8-report``): the side-by-side report, the greedy fallback's steps,
+per-layer SQNR two ways, and top-1 / top-5 measured here next to the published reference figures."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,3 +66,45 @@ def plot_layers_two_ways(exact, host, emulated=None, ax=None, title: str = ""):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+def _topk_bars(ax, names, top1, top5, colors=None):
+    xs = np.arange(len(names))
+    b1 = ax.bar(xs - 0.2, top1, 0.4, color=colors or "tab:blue", label="top-1")
+    b5 = ax.bar(xs + 0.2, top5, 0.4, color=colors or "tab:blue", alpha=0.45, hatch="//", label="top-5")
+    for bars in (b1, b5):
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(xs, names, rotation=25, ha="right", fontsize=8)
+    finite = [v for v in (*top1, *top5) if v is not None and np.isfinite(v)]
+    low = max(0.0, np.floor((min(finite) - 5) / 10) * 10) if finite else 0.0
+    ax.set_ylim(low, 100 + 0.07 * (100 - low))
+    ax.set_ylabel("accuracy (%)" + (f", axis from {low:g}" if low else ""))
+    ax.grid(axis="y", alpha=0.3)
+
+
+PRECISION_COLORS = {"fp32": "tab:gray", "fp16": "tab:green", "int8": "tab:blue"}
+
+
+def plot_topk(measured, reference_rows, measured_title: str, reference_title: str, axes=None):
+    """Two panels: top-1 / top-5 measured here (``measured``: rows with ``recipe``, ``top1``, ``top5``;
+    fp32 and fp16 rows are float, the rest int8), and the published reference figures
+    (``effv2nb.quant.reference.rows()``), which are not measured here and are drawn apart from them."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [len(measured) or 1,
+                                                                                      len(reference_rows) or 1]})
+    left, right = axes
+    kind = [r["recipe"] if r["recipe"] in ("fp32", "fp16") else "int8" for r in measured]
+    _topk_bars(left, [r["recipe"] if r["recipe"] in ("fp32", "fp16") else f"int8 {r['recipe']}" for r in measured],
+               [r["top1"] for r in measured], [r["top5"] for r in measured], [PRECISION_COLORS[k] for k in kind])
+    left.set_title(measured_title, fontsize=10)
+    _topk_bars(right, [f"{r['precision']}\n{r['short']}" for r in reference_rows], [r["top1"] for r in reference_rows],
+               [r["top5"] for r in reference_rows], [PRECISION_COLORS[r["precision"]] for r in reference_rows])
+    right.set_title(reference_title, fontsize=10)
+    right.set_xticks(right.get_xticks(), right.get_xticklabels(), rotation=0, ha="center", fontsize=7)
+    from matplotlib.patches import Patch
+
+    left.legend(handles=[Patch(color="0.5", label="top-1"), Patch(color="0.5", alpha=0.45, hatch="//", label="top-5")],
+                fontsize=8, loc="lower left")
+    return axes

@@ -5,7 +5,9 @@ A ``Recipe`` is what ``effv2nb.compile.ort_quantize.quantize_int8`` takes (calib
 be ``"auto"``: then the recipe is quantized the way ``compile`` does it (``effv2nb.quant.int8_guard``), with
 8-bit weights unless this CPU's fused kernels saturate with them, and the decision is written next
 to the model as ``<model>.json``. ``build_yaml_quantize`` turns a recipe into the build YAML's
-``backend.quantize`` section, so what a notebook chose is what ``compile`` builds.
+``backend.quantize`` section, so what a notebook chose is what ``compile`` builds. A model already
+built in this process with the same arguments and calibration arrays is copied, not quantized again
+(``effv2nb.quant.build_cache``); ``is_built`` says whether a recipe will be.
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from effv2nb.core.atomic import write_text
+from effv2nb.quant import build_cache
 from effv2nb.quant.int8_guard import AUTO
 
 GUARD_IMAGES = 16    # calibration images the auto decision measures exact against host on
+ORT_DEFAULT_PERCENTILE = 99.999   # ONNX Runtime's CalibPercentile when none is given
 
 
 @dataclass
@@ -43,13 +47,35 @@ class Recipe:
             opts["CalibPercentile"] = float(self.percentile)
         return opts
 
+    def _key(self, fp32_onnx, calib, reduce_range):
+        """What the quantized file depends on (``build_cache``): not the name, not the note."""
+        opts = self.extra_options()
+        if self.calibrate_mode == "percentile":
+            opts.setdefault("CalibPercentile", ORT_DEFAULT_PERCENTILE)
+        return build_cache.key(fp32_onnx, list(calib)[: self.num_calib], calibrate_mode=self.calibrate_mode,
+                               per_channel=bool(self.per_channel), reduce_range=str(reduce_range),
+                               nodes_to_exclude=tuple(self.nodes_to_exclude),
+                               op_types_to_quantize=self.op_types_to_quantize, extra_options=opts)
+
+    def is_built(self, fp32_onnx, calib) -> bool:
+        """True when ``quantize`` would copy an earlier model of this process instead of quantizing."""
+        return build_cache.lookup(self._key(fp32_onnx, calib, self.reduce_range)) is not None
+
     def _quantize_once(self, fp32_onnx, out_onnx, calib, reduce_range: bool) -> Path:
+        import time
+
         from effv2nb.compile.ort_quantize import quantize_int8
 
-        return quantize_int8(fp32_onnx, out_onnx, list(calib)[: self.num_calib],
-                             calibrate_mode=self.calibrate_mode, per_channel=self.per_channel,
-                             reduce_range=bool(reduce_range), nodes_to_exclude=tuple(self.nodes_to_exclude),
-                             op_types_to_quantize=self.op_types_to_quantize, extra_options=self.extra_options())
+        k = self._key(fp32_onnx, calib, bool(reduce_range))
+        if build_cache.copy(k, out_onnx) is not None:
+            return Path(out_onnx)
+        t = time.perf_counter()
+        out = quantize_int8(fp32_onnx, out_onnx, list(calib)[: self.num_calib],
+                            calibrate_mode=self.calibrate_mode, per_channel=self.per_channel,
+                            reduce_range=bool(reduce_range), nodes_to_exclude=tuple(self.nodes_to_exclude),
+                            op_types_to_quantize=self.op_types_to_quantize, extra_options=self.extra_options())
+        build_cache.store(k, out, time.perf_counter() - t)
+        return out
 
     def quantize(self, fp32_onnx, out_onnx, calib, log=None) -> Path:
         """Quantize ``fp32_onnx`` into ``out_onnx`` on the first ``num_calib`` of ``calib``.
@@ -60,12 +86,21 @@ class Recipe:
         """
         if self.reduce_range != AUTO:
             return self._quantize_once(fp32_onnx, out_onnx, calib, bool(self.reduce_range))
+        import time
+
         from effv2nb.quant import int8_guard
         from effv2nb.data.folds import spread
         from effv2nb.quant.int8_paths import run
 
         out_onnx = Path(out_onnx)
         calib = list(calib)[: self.num_calib]
+        k = self._key(fp32_onnx, calib, AUTO)
+        if build_cache.copy(k, out_onnx, side=True) is not None:
+            decision = json.loads(out_onnx.with_suffix(".json").read_text())["reduce_range"]
+            if log and len(decision["candidates"]) > 1:      # the line the build printed
+                log(f"{self.name}: reduce_range auto: {decision['reason']}")
+            return out_onnx
+        t = time.perf_counter()
         probe = np.concatenate([np.asarray(a).reshape(-1, *np.shape(a)[-3:]) for a in spread(calib, GUARD_IMAGES)])
         ref = run(fp32_onnx, probe)
         made = {}
@@ -80,6 +115,9 @@ class Recipe:
             p.unlink(missing_ok=True)
         write_text(out_onnx.with_suffix(".json"),
                    json.dumps({"recipe": self.name, "reduce_range": decision}, indent=1, default=str) + "\n")
+        seconds = time.perf_counter() - t
+        build_cache.store(self._key(fp32_onnx, calib, bool(decision["chosen"])), out_onnx, seconds)
+        build_cache.store(k, out_onnx, seconds)
         return out_onnx
 
     def replace(self, **kw) -> "Recipe":

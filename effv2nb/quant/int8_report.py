@@ -13,7 +13,9 @@ images (``effv2nb.data.folds``: calibration, selection and test never share an i
   selection fold.
 
 Each is then scored once on the test fold, on the exact path (the accelerator's arithmetic: SQNR,
-agreement, top-1) and on this CPU's kernels (host SQNR, images/s). One line per recipe:
+agreement, top-1) and on this CPU's kernels (host SQNR, images/s); ``float_rows`` gives fp32 and fp16
+on the same fold. ``prepare`` takes the input size (notebook 05: ``EFFV2NB_SIZE``); the search's knobs
+are ``effv2nb.quant.study_knobs``; each long step can print its estimated time first. One line per recipe:
 ``recipe: NAME exact_sqnr_db: X host_sqnr_db: Y agreement: Z top1: T images_per_s: S compile_s: C``.
 """
 from __future__ import annotations
@@ -21,13 +23,15 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from effv2nb.core import cpu
+from effv2nb.core.estimate import Estimate
 from effv2nb.formats.vdsp import generate_vdsp
 from effv2nb.data import folds
-from effv2nb.quant import eval_sets, int8_search, onnx_eval
+from effv2nb.quant import build_cache, eval_sets, int8_search, onnx_eval
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.quant.int8_recipes import Recipe, stock_recipe
 from effv2nb.core.settings import DIGITS_DIR, sized
@@ -52,6 +56,7 @@ class Study:
     ref_test: object
     work: Path
     quick: bool = False
+    size: int = 0                # the input size the folds were preprocessed and fp32 exported at
     built: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     cpu_line: str = ""
@@ -90,19 +95,21 @@ def default_dirs(model_name: str, val_dir=None, calib_dir=None):
 
 
 def _timed(make):
+    """(path, seconds) of a build; a copy of an earlier build reports that build's time (``build_cache``)."""
     t = time.perf_counter()
     path = make()
-    return path, time.perf_counter() - t
+    return path, build_cache.seconds(path, time.perf_counter() - t)
 
 
 def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
             num_calib: int | None = None, allow_test_calibration=None, model=None, vdsp=None, labels=None,
-            limit: int | None = None, log=print) -> Study:
+            limit: int | None = None, size: int | None = None, log=print) -> Study:
     """Split the images, preprocess the folds, export fp32 and score it: the common start of every recipe.
 
     ``model`` / ``vdsp`` / ``labels`` override the model's own (a notebook passes what it loaded).
     ``limit``: use an even spread of at most that many selection and test images (under
-    ``EFFV2NB_QUICK`` 100 when not given).
+    ``EFFV2NB_QUICK`` 100 when not given). ``size``: the input size (default the model's own; notebook 05
+    passes ``settings.image_size``): the export, the folds' preprocessing and a generated vdsp use it.
     """
     from effv2nb.model import models
     from effv2nb.device import preprocess
@@ -119,8 +126,8 @@ def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, 
     log(split.line())
     work = Path(workdir or tempfile.mkdtemp(prefix="effv2nb-int8-"))
     work.mkdir(parents=True, exist_ok=True)
-    vdsp = vdsp or generate_vdsp(model)
-    size = info.input_size
+    size = int(size or info.input_size)
+    vdsp = vdsp or generate_vdsp(model, size)
     limit = limit or sized(None, 100)
     test_samples = folds.spread(split["test"], limit)
     sel = eval_sets.eval_set_from_samples(folds.spread(split["selection"], limit), vdsp, size)
@@ -129,7 +136,7 @@ def prepare(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, 
     calib = eval_sets.arrays_from_files(folds.spread([s.path for s in split["calibration"]], n), vdsp, size)
     fp32 = export_onnx(model, work / f"{model_name}_fp32.onnx", size=size)
     return Study(model_name, split, sel, test, test_samples, calib, fp32, onnx_eval.ort_run(fp32, sel),
-                 onnx_eval.ort_run(fp32, test), work, quick, cpu_line=cpu.describe())
+                 onnx_eval.ort_run(fp32, test), work, quick, size=size, cpu_line=cpu.describe())
 
 
 def candidates(n: int, quick: bool) -> list:
@@ -154,15 +161,26 @@ def choose_best_int8(st: Study, log=print) -> Recipe:
     return best
 
 
-def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
-    """Greedy float fallback from ``base`` (default: the chosen ``best_int8``) on the selection fold."""
+def choose_best(st: Study, base: Recipe | None = None, progress: bool = True, knobs=None, log=print):
+    """Greedy float fallback from ``base`` (default: the chosen ``best_int8``) on the selection fold.
+
+    The ranking's groups and the step budget come from ``study_knobs`` (``EFFV2NB_SEARCH_GROUPS``,
+    ``EFFV2NB_SEARCH_STEPS``). ``knobs``: a dict ``{"sensitivity": [...], "greedy": [...]}`` of knob
+    lines; each step then prints its estimated time first (``effv2nb.core.estimate``).
+    """
+    from effv2nb.quant import study_knobs
+    from effv2nb.quant.graph_kinds import groups, node_table
+
     base = base or st.choices["best_int8"]["recipe"]
+    gm = groups(node_table(st.fp32), study_knobs.search_groups())
     t = time.perf_counter()
-    sens = int8_search.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", progress=progress,
-                          num_calib=min(len(st.calib), 50))
+    sens = int8_search.sensitivity(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "sens", gm,
+                                   progress=progress, num_calib=min(len(st.calib), 50),
+                                   knobs=(knobs or {}).get("sensitivity"), log=log)
     search = int8_search.greedy_fallback(st.fp32, base, st.calib, st.sel, st.ref_sel, st.work / "greedy",
                                 target_sqnr=TARGET_SQNR_DB + SEARCH_MARGIN_DB, target_agree=TARGET_AGREE,
-                                max_steps=6, sens=sens, progress=progress)
+                                max_steps=study_knobs.search_steps(), sens=sens, group_map=gm, progress=progress,
+                                knobs=(knobs or {}).get("greedy"), log=log)
     search_s = time.perf_counter() - t
     st.built["best"] = _timed(lambda: search.recipe.quantize(st.fp32, st.work / "best.onnx", st.calib))
     st.choices["best"] = {"recipe": search.recipe, "kept_float": search.kept_float, "sensitivity": sens,
@@ -171,32 +189,64 @@ def choose_best(st: Study, base: Recipe | None = None, progress: bool = True):
     return search
 
 
-def build_peers(st: Study, with_nncf_ac: bool = True):
-    """stock, NNCF's default and (optionally) NNCF's accuracy control asked to lose nothing on selection."""
+def build_peers(st: Study, with_nncf_ac: bool = True, knobs=None, log=print):
+    """stock, NNCF's default and (optionally) NNCF's accuracy control asked to lose nothing on selection.
+
+    With ``knobs`` (a list, even empty) one line estimates the time of the peers not built yet.
+    """
     from effv2nb.quant import nncf_ptq
 
-    st.built["stock"] = _timed(lambda: stock_recipe(len(st.calib)).quantize(st.fp32, st.work / "stock.onnx",
-                                                                            st.calib))
-    st.built["nncf"] = _timed(lambda: nncf_ptq.quantize_nncf(st.fp32, st.work / "nncf.onnx", st.calib))
+    stock = stock_recipe(len(st.calib))
+    jobs = [("stock", lambda: stock.quantize(st.fp32, st.work / "stock.onnx", st.calib),
+             stock.is_built(st.fp32, st.calib)),
+            ("nncf", lambda: nncf_ptq.quantize_nncf(st.fp32, st.work / "nncf.onnx", st.calib), False)]
     if with_nncf_ac:
-        st.built["nncf_ac"] = _timed(lambda: nncf_ptq.quantize_nncf_ac(
-            st.fp32, st.work / "nncf_ac.onnx", st.calib, st.sel.x, st.ref_sel, max_drop=0.0))
+        jobs.append(("nncf_ac", lambda: nncf_ptq.quantize_nncf_ac(
+            st.fp32, st.work / "nncf_ac.onnx", st.calib, st.sel.x, st.ref_sel, max_drop=0.0), False))
+    n_fresh = sum(not built for _, _, built in jobs)
+    est = Estimate("the peers", n_fresh, "model", knobs, log=log) if knobs is not None and n_fresh else None
+    fresh = 0
+    for name, make, built in jobs:
+        with est.timing(fresh) if est and not built else nullcontext():
+            st.built[name] = _timed(make)
+        fresh += not built
 
 
 ORDER = ("stock", "nncf", "best_int8", "best", "nncf_ac")
 
 
-def score(st: Study) -> Report:
-    """Every built recipe, once, on the test fold: exact (accuracy, SQNR) and host (SQNR, images/s)."""
+def score(st: Study, knobs=None, log=print) -> Report:
+    """Every built recipe, once, on the test fold: exact (accuracy, SQNR) and host (SQNR, images/s).
+
+    With ``knobs`` (a list, even empty) one line estimates the time of scoring them all.
+    """
     report = Report(st.model, st.split, choices=st.choices, cpu_line=st.cpu_line)
-    for name in sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
+    names = sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER))
+    est = Estimate("scoring on the test fold", len(names), "model", knobs, log=log) if knobs is not None else None
+    for i, name in enumerate(names):
         path, secs = st.built[name]
-        row = onnx_eval.evaluate_onnx(path, st.test, st.ref_test, name=name)
+        with est.timing(i) if est else nullcontext():
+            row = onnx_eval.evaluate_onnx(path, st.test, st.ref_test, name=name)
         row["host_pred"] = row.pop("host_logits").argmax(1)
         row.pop("logits", None)
         row.update(recipe=name, compile_s=secs)
         report.rows.append(row)
     return report
+
+
+def float_rows(st: Study, fp16_onnx=None) -> list:
+    """fp32 (and fp16, when its file is given) on the test fold, as rows like ``score``'s (exact =
+    host for a float model): the float bars next to the int8 recipes'."""
+    from effv2nb.core.metrics import topk_rates
+
+    rows = []
+    for name, path in (("fp32", st.fp32), ("fp16", fp16_onnx)):
+        if path is None:
+            continue
+        logits = st.ref_test if name == "fp32" else onnx_eval.ort_run(path, st.test)
+        top1, top5 = topk_rates(logits, st.test.y)
+        rows.append({"recipe": name, "top1": top1, "top5": top5, "host_top1": top1, "host_top5": top5})
+    return rows
 
 
 def run(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",

@@ -5,17 +5,23 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
+from effv2nb.core.estimate import Estimate
 from effv2nb.quant.eval_sets import EvalSet
 from effv2nb.quant.onnx_eval import evaluate_onnx
 
 
 def accuracy_table(fp32_onnx, evalset: EvalSet, calib, workdir, recipes, fp16: bool = True,
-                   progress: bool = True) -> list:
-    """Rows: fp32 (ORT), fp16 (if asked), then one int8 row per recipe. ``calib``: list of (1,3,H,W)."""
+                   progress: bool = True, what: str = "the accuracy table", knobs=None, log=print) -> list:
+    """Rows: fp32 (ORT), fp16 (if asked), then one int8 row per recipe. ``calib``: list of (1,3,H,W).
+
+    With ``knobs`` (a list, even empty) one line estimates the time of ``what`` from its first int8
+    model that is not already built (``int8_recipes.Recipe.is_built``), naming the knobs.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     fp32 = evaluate_onnx(fp32_onnx, evalset, None, name="fp32 (ORT)")
@@ -30,14 +36,20 @@ def accuracy_table(fp32_onnx, evalset: EvalSet, calib, workdir, recipes, fp16: b
         rows[-1].pop("logits", None)
         rows[-1].pop("host_logits", None)
     items = list(recipes)
+    built = [r.is_built(fp32_onnx, calib) for r in items]
+    est = (Estimate(what, len(items) - sum(built), "int8 model", knobs, log=log)
+           if knobs is not None and not all(built) else None)
     if progress:
         from tqdm.auto import tqdm
 
         items = tqdm(items, desc="int8 recipes", leave=False)
+    fresh = 0
     for i, r in enumerate(items):
         t = time.perf_counter()
-        path = r.quantize(fp32_onnx, workdir / f"int8_{i:02d}.onnx", calib)
-        row = evaluate_onnx(path, evalset, ref, name=r.name)
+        with est.timing(fresh) if est and not built[i] else nullcontext():
+            path = r.quantize(fp32_onnx, workdir / f"int8_{i:02d}.onnx", calib)
+            row = evaluate_onnx(path, evalset, ref, name=r.name)
+        fresh += not built[i]
         row["quantize_s"] = time.perf_counter() - t
         row["recipe"] = r
         row.pop("logits", None)   # only fp32's are kept (50,000 x 1000 floats per row on ImageNet)
