@@ -69,7 +69,7 @@ def test_checked_outputs_are_stored(path):
 @pytest.mark.parametrize("number,least", sorted(MIN_PICTURES.items()))
 def test_pictures(number, least):
     path = next(p for p in NOTEBOOKS if p.name.startswith(number))
-    pictures = sum("image/png" in o.get("data", {}) for c in code_cells(load(path)) for o in c.get("outputs", []))
+    pictures = sum(bool({"image/png", "image/jpeg"} & set(o.get("data", {}))) for c in code_cells(load(path)) for o in c.get("outputs", []))
     assert pictures >= least, f"{path.name}: {pictures} pictures stored, at least {least} wanted"
 
 

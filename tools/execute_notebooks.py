@@ -68,7 +68,7 @@ def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=Non
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                            store_widget_state=False, record_timing=False)
+                            record_timing=False)   # widget state is kept while running (nbclient needs it), dropped by clean()
     saved = dict(os.environ)
     os.environ.clear(); os.environ.update(env)           # the kernel inherits this process's environment
     t0 = time.perf_counter()
@@ -89,6 +89,7 @@ def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=Non
         os.close(fd)
         try:
             nbformat.write(nb, tmp)
+            os.chmod(tmp, path.stat().st_mode & 0o777)      # mkstemp makes it 0600; keep the file's own mode
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
