@@ -228,3 +228,16 @@ def test_seeded_rw_t_agrees_across_runtimes_on_images(tmp_path):
     assert np.abs(ref).max() < 1e3
     assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-4
     assert (got.argmax(1) == ref.argmax(1)).all()
+
+
+def test_classify_follows_effv2nb_size(monkeypatch):
+    """00's classify and the upload widget use the run's input size (EFFV2NB_SIZE), like notebooks 02-06."""
+    from PIL import Image
+    from effv2nb.model import models, predict
+
+    model = models.load("tiny")
+    image = Image.new("RGB", (100, 80), (200, 30, 30))
+    assert predict._transform_for(model)(image).shape[-1] == 64
+    monkeypatch.setenv("EFFV2NB_SIZE", "32")
+    assert predict._transform_for(model)(image).shape[-1] == 32
+    assert len(predict.classify(model, image)) == 5

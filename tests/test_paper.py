@@ -71,3 +71,14 @@ def test_progressive_regularisation_schedule_ends_at_the_fixed_recipe():
     assert [size(e) for e in (0, 7)] == [32, 64]
     assert reg(0) == pytest.approx({"dropout": 0.0, "augment": 0.5})
     assert reg(7) == pytest.approx({"dropout": 0.1, "augment": 1.0})
+
+
+def test_progressive_experiment_rows_and_estimate(one_thread):
+    """Both schedules per seed, the progressive one from 32 px to 64 px; one estimate line after the first run."""
+    from effv2nb.model import paper
+
+    said = []
+    rows = paper.progressive_experiment(epochs=2, seeds=(0,), log=said.append)
+    assert [r["schedule"] for r in rows] == ["fixed 64 px", "progressive"]
+    assert rows[1]["sizes"] == [32, 64] and set(rows[0]["sizes"]) == {64}
+    assert len(said) == 1 and "2 training runs" in said[0] and "seeds" in said[0]

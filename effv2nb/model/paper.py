@@ -244,10 +244,12 @@ TINY_PROGRESSIVE = ProgressiveSetting(size=(32, 64), randaug=(0.5, 1.0), mixup=(
 
 def progressive_experiment(epochs: int | None = None, seeds=None, total_stages: int = 4,
                            setting: ProgressiveSetting = TINY_PROGRESSIVE, progress: bool = False,
-                           n_threads: int = 1) -> list:
+                           n_threads: int = 1, log=None) -> list:
     """Train ``tiny`` on the digits with a fixed 64 px size and with a progressive schedule (size and
     regularisation together, Algorithm 1), same epochs (hence the same number of steps) and seeds. Rows: schedule, seed, seconds, val_top1, sizes.
-    With fewer epochs than ``total_stages``, there is one stage per epoch."""
+    With fewer epochs than ``total_stages``, there is one stage per epoch. ``log``: where the time
+    estimate goes after the first training run (``effv2nb.core.estimate``; ``print`` in notebook 01)."""
+    from effv2nb.core.estimate import Estimate
     from effv2nb.model.train import train_tiny
 
     epochs = sized(8, 2) if epochs is None else epochs
@@ -257,9 +259,11 @@ def progressive_experiment(epochs: int | None = None, seeds=None, total_stages: 
                  "progressive": (epoch_size_schedule(epochs, total_stages, setting),
                                  epoch_reg_schedule(epochs, total_stages, setting))}
     rows = []
+    est = Estimate("the fixed-vs-progressive experiment", len(seeds) * len(schedules), "training run",
+                   knobs=[f"progressive_experiment(seeds=...) (now {len(seeds)} seeds)", f"epochs=... (now {epochs})"], log=log or (lambda line: None))
     with threads(n_threads):
-        for seed in seeds:
-            for name, (size_fn, reg_fn) in schedules.items():
+        for i, (seed, (name, (size_fn, reg_fn))) in enumerate((s, kv) for s in seeds for kv in schedules.items()):
+            with est.timing(i):
                 _, hist = train_tiny(epochs=epochs, seed=seed, size_schedule=size_fn, reg_schedule=reg_fn,
                                      progress=progress)
                 res = hist[-1]

@@ -20,13 +20,19 @@ class ClassScore:
 
 
 def _transform_for(model):
-    """timm's own evaluation transform for the loaded weights (PIL -> tensor), cached on the model."""
-    t = getattr(model, "_effv2nb_transform", None)
-    if t is None:
+    """timm's own evaluation transform for the loaded weights (PIL -> tensor), cached on the model.
+
+    At the model's test size, or at ``EFFV2NB_SIZE`` when it is set (``effv2nb.core.settings.image_size``).
+    """
+    from effv2nb.core.settings import image_size
+
+    size = image_size(info(model).input_size)
+    cached = getattr(model, "_effv2nb_transform", None)
+    if cached is None or cached[0] != size:
         from effv2nb.device.preprocess import timm_transform
 
-        t = model._effv2nb_transform = timm_transform(model).transform
-    return t
+        cached = model._effv2nb_transform = (size, timm_transform(model, size=size).transform)
+    return cached[1]
 
 
 @torch.no_grad()
