@@ -23,3 +23,4 @@ def test_estimate_prints_once_after_the_first_unit():
             time.sleep(0.05 if i == 0 else 0)
     assert len(said) == 1 and "10 naps" in said[0] and "fewer naps" in said[0]
     assert est.spent >= 0.05
+

@@ -44,6 +44,8 @@ def test_stored_with_outputs_and_small(path):
     stored = "\n".join(t for c in cells for t in texts(c))
     assert "CI-sized run (EFFV2NB_QUICK=1)" not in stored, "stored from a full run, as a user runs it"
     assert "EFFV2NB_NB_WEIGHTS" not in path.read_text(), "one weights variable: EFFV2NB_WEIGHTS"
+    machine = re.findall(r"(?:/tmp/|/root/|/home/)\S*|/\S+/(?:data|notebooks|effv2nb)/\S*", stored)
+    assert not machine, f"{path.name}: stored outputs name this machine's folders: {machine[:3]}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

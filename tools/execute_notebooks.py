@@ -5,14 +5,19 @@
     python tools/execute_notebooks.py --no-store --env EFFV2NB_MODEL=efficientnetv2_rw_t ...   # run only
 
 A notebook is run like "Run All" in JupyterLab: its own kernel, in ``notebooks/``, with the user's
-defaults — ``EFFV2NB_QUICK`` removed (full size) unless ``--quick``, figures inline. Stored files
-carry no widget state and no per-cell timing metadata, and are written atomically (a failed run
-leaves the committed file as it was). Exit status 1 when a notebook fails (its failing cell is printed).
+defaults — ``EFFV2NB_QUICK`` removed (full size) unless ``--quick``, figures inline — and its own
+fresh work folder (``EFFV2NB_WORK``, unless ``--env`` sets one). Stored files carry no widget state and
+no per-cell timing metadata, and name no folder of this machine: in their outputs, paths inside the
+repository are written relative to it and the work folder as ``$WORK`` (a reader's checkout is
+elsewhere). They are written atomically (a failed run leaves the committed file as it was).
+Exit status 1 when a notebook fails (its failing cell is printed).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -58,6 +63,33 @@ def clean(nb) -> None:
         cell.metadata.pop("execution", None)
 
 
+# work folders a notebook made itself (settings.work_dir's fallback), should one be printed
+_OWN_WORK = re.compile(r"/tmp/effv2nb-\d\d(-[A-Za-z0-9_]*)?")   # also cut short, as in a widget's repr
+_TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
+
+
+def redact(nb, work) -> None:
+    """In every output, ``work`` (and any other ``effv2nb-NN-*`` temporary folder) becomes ``$WORK`` and
+    the repository's own path becomes relative: what a reader sees does not name this machine's folders."""
+    def fix(text: str) -> str:
+        for w in {str(work), str(Path(work).resolve())}:
+            text = text.replace(w, "$WORK")
+        return _OWN_WORK.sub("$WORK", text.replace(str(REPO) + os.sep, "").replace(str(REPO), "."))
+
+    def fix_field(d: dict, key: str) -> None:
+        v = d.get(key)
+        if isinstance(v, list):
+            d[key] = [fix(x) for x in v]
+        elif isinstance(v, str):
+            d[key] = fix(v)
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            fix_field(out, "text")
+            for mime in _TEXT_MIMES:
+                fix_field(out.get("data", {}), mime)
+
+
 def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=None):
     """Run one notebook in ``env``; store its outputs over ``path`` when ``store`` (or in ``output``,
     a file, when given: for a look at a run that is not stored). Returns (ok, seconds, error)."""
@@ -69,6 +101,12 @@ def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=Non
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
                             record_timing=False)   # widget state is kept while running (nbclient needs it), dropped by clean()
+    env = dict(env)
+    own_work = None
+    if "EFFV2NB_WORK" not in env:                        # a fresh one per notebook, named $WORK when stored
+        own_work = tempfile.mkdtemp(prefix=f"effv2nb-{path.name[:2]}-")
+        env["EFFV2NB_WORK"] = own_work
+    work = env["EFFV2NB_WORK"]
     saved = dict(os.environ)
     os.environ.clear(); os.environ.update(env)           # the kernel inherits this process's environment
     t0 = time.perf_counter()
@@ -80,11 +118,13 @@ def execute(path, env: dict, store: bool = True, timeout: int = 3600, output=Non
     finally:
         os.environ.clear(); os.environ.update(saved)
     seconds = time.perf_counter() - t0
+    clean(nb)
+    redact(nb, work)
+    if own_work is not None:
+        shutil.rmtree(own_work, ignore_errors=True)
     if output is not None:
-        clean(nb)
         nbformat.write(nb, output)
     if store and error is None:
-        clean(nb)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb")
         os.close(fd)
         try:

@@ -46,3 +46,17 @@ def image_size(default: int) -> int:
     if not 32 <= size <= 1024:
         raise Effv2nbError(f"{SIZE_ENV}={size}: an input size from 32 to 1024 pixels")
     return size
+
+
+WORK_ENV = "EFFV2NB_WORK"
+
+
+def work_dir(notebook: str) -> Path:
+    """The work folder of notebook ``notebook`` (``"02"`` ... ``"06"``): ``EFFV2NB_WORK``, else a fresh
+    temporary folder ``effv2nb-<notebook>-*``, so nothing lands in the repository. Created; absolute."""
+    import tempfile
+
+    raw = os.environ.get(WORK_ENV)
+    work = Path(raw).expanduser() if raw else Path(tempfile.mkdtemp(prefix=f"effv2nb-{notebook}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    return work.resolve()
