@@ -48,8 +48,8 @@ def _snapshot(folder: Path) -> dict:
         if folder.exists() else {}
 
 
-def _no_temp(folder: Path):
-    left = [p for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")] \
+def _no_temp(folder: Path, allow=()):
+    left = [p for p in folder.rglob("*") if (p.name.endswith(".tmp") or p.name.startswith(".")) and p.name not in allow] \
         if folder.exists() else []
     assert not left, left
 
@@ -110,10 +110,13 @@ def test_interrupted_fp16_compile_leaves_nothing(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- infer
-def _infer(tmp_path, folder):
+def _infer(tmp_path, folder, *extra):
     return cli.main(["infer", "--file-path", str(folder), "--model-prefix", str(DATA_DIR / "tiny_64"),
                      "--vdsp-params", str(VDSP), "--save-dir", str(tmp_path / "out"), "--no-progress",
-                     "--batch", "4", "--infer-mode", "sync"])
+                     "--batch", "4", "--infer-mode", "sync", *extra])
+
+
+STREAM_FILES = {"result.txt.partial", ".result.txt.resume.json"}    # what an interrupted infer leaves to --resume
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), Boom("model crashed")], ids=["ctrl_c", "error"])
@@ -128,15 +131,21 @@ def test_interrupted_infer_keeps_earlier_result(exc, tmp_path, monkeypatch, caps
     else:
         with pytest.raises(Boom):
             _infer(tmp_path, folder)
-    assert _snapshot(tmp_path / "out") == before, "earlier result.txt changed"
-    _no_temp(tmp_path / "out")
+    after = _snapshot(tmp_path / "out")
+    assert set(after) == {"result.txt"} | STREAM_FILES
+    assert after["result.txt"] == before["result.txt"], "earlier result.txt changed"
+    _no_temp(tmp_path / "out", allow=STREAM_FILES)
+    monkeypatch.undo()
+    assert _infer(tmp_path, folder, "--resume") == 0          # the interrupted run goes on: same bytes
+    assert _snapshot(tmp_path / "out")["result.txt"] == before["result.txt"]
 
 
 def test_interrupted_first_infer_writes_no_result(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime.OrtRunner, "run", _after(1, runtime.OrtRunner.run, KeyboardInterrupt()))
     assert _infer(tmp_path, DIGITS_DIR / "val" / "9") == 130
     assert not (tmp_path / "out" / "result.txt").exists()
-    _no_temp(tmp_path / "out")
+    assert {p.name for p in (tmp_path / "out").iterdir()} <= STREAM_FILES
+    _no_temp(tmp_path / "out", allow=STREAM_FILES)
 
 
 # ---------------------------------------------------------------- npz, result files

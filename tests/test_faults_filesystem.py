@@ -5,7 +5,9 @@ For each command the suite first runs it once (the earlier output), counts the w
 ``mkdir`` calls a second, identical run makes, then runs it again with one of them failing: the first
 or the last write, the first or the last rename; and, into a fresh folder, the folder creation. Each
 time: exit status 2 (the editor: "not saved"), one line naming a path and the cause, no traceback, no
-temporary or partial file anywhere, and the earlier output byte-identical.
+temporary or partial file anywhere, and the earlier output byte-identical. ``infer`` streams: its
+partial file and resume state stay beside the earlier output, and ``--resume`` then finishes the run
+with the earlier output's bytes.
 
 Also with real processes: a file-size limit (``ulimit -f``) during compile, a compile killed hard
 (SIGKILL) followed by a plain compile, and two compiles into one workspace at once.
@@ -132,10 +134,18 @@ class Faults:
 # ---------------------------------------------------------------- the writing commands
 @dataclass
 class Command:
-    """``run(ctx, fresh)`` -> ``(exit status, stderr)``; ``out(ctx, fresh)``: the folder it writes into."""
+    """``run(ctx, fresh)`` -> ``(exit status, stderr)``; ``out(ctx, fresh)``: the folder it writes into.
+
+    ``resume(ctx, capsys)``: for a command that streams (infer), the same command with ``--resume``;
+    its interrupted run may leave ``RESUME_FILES`` beside the earlier output, and ``resume`` must
+    then finish it with the earlier output's bytes."""
     setup: Callable
     run: Callable
     out: Callable
+    resume: Callable | None = None
+
+
+RESUME_FILES = {"result.txt.partial", ".result.txt.resume.json"}
 
 
 def _cli(argv, capsys):
@@ -170,6 +180,11 @@ def _compile_setup(name, **changes):
             d.mkdir()
             ctx[("cfg", fresh)] = shipped_config(d, name, **{"workspace.path": str(_base(ctx, fresh)), **changes})
     return setup
+
+
+def _infer_argv(ctx, fresh):
+    return ["infer", "--file-path", ctx["inputs"]["src"], "--model-prefix", PREFIX, "--vdsp-params", VDSP,
+            "--save-dir", _base(ctx, fresh), "--no-progress", "--infer-mode", "sync"]
 
 
 def _editor_setup(ctx):
@@ -213,10 +228,9 @@ COMMANDS = {
                             lambda ctx, fresh, capsys: _cli(["compile", ctx[("cfg", fresh)], "--force"], capsys),
                             _base),
     "infer": Command(lambda ctx: None,
-                     lambda ctx, fresh, capsys: _cli(
-                         ["infer", "--file-path", ctx["inputs"]["src"], "--model-prefix", PREFIX, "--vdsp-params",
-                          VDSP, "--save-dir", _base(ctx, fresh), "--no-progress", "--infer-mode", "sync"], capsys),
-                     _base),
+                     lambda ctx, fresh, capsys: _cli(_infer_argv(ctx, fresh), capsys),
+                     _base,
+                     lambda ctx, capsys: _cli(_infer_argv(ctx, False) + ["--resume"], capsys)),
     "image2npz": Command(lambda ctx: None,
                          lambda ctx, fresh, capsys: _cli(
                              ["image2npz", "--dataset-path", ctx["inputs"]["src"], "--target-path",
@@ -309,8 +323,17 @@ def test_write_fault(name, code, where, inputs, tmp_path, tmp_path_factory, caps
     assert faults.fired, (name, where, faults.counts)
     assert rc == 2, err
     _check_one_line(err, code, out)
-    assert _snapshot(out) == before, "an earlier output changed"
+    after = _snapshot(out)
+    if cmd.resume is not None:       # a streamed run: what it wrote so far stays for --resume
+        assert set(after) - set(before) <= RESUME_FILES, sorted(after)
+        after = {k: v for k, v in after.items() if k not in RESUME_FILES}
+    assert after == before, "an earlier output changed"
     assert not _temps(tmp_path), _temps(tmp_path)
+    if cmd.resume is not None:
+        faults.reset()
+        rc, err = cmd.resume(ctx, capsys)
+        assert rc == 0, err
+        assert _snapshot(out)["result.txt"] == _snapshot(earlier)["result.txt"]
 
 
 # ---------------------------------------------------------------- real processes

@@ -130,3 +130,41 @@ def test_timm_transform_uses_the_test_size_like_timms_validate():
     tf = preprocess.timm_transform(model)
     assert tf.config["input_size"] == (3, 288, 288) and tf.config["interpolation"] == "bicubic"
     assert tf(Image.new("RGB", (500, 375))).shape == (3, 288, 288)
+
+
+def _real_photos():
+    """Real photographs that ship with installed packages (scikit-learn's two, matplotlib's Grace Hopper)."""
+    import matplotlib
+    import sklearn.datasets
+    from pathlib import Path
+
+    found = sorted(Path(sklearn.datasets.__file__).parent.joinpath("images").glob("*.jpg"))
+    found += [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    return [p for p in found if p.is_file()]
+
+
+@pytest.mark.parametrize("out", [(288, 288), (224, 224), (61, 47), (700, 500)])
+def test_opencv_resize_equals_the_reference_on_real_photos(out):
+    """BILINEAR_CV is cv2.resize on float32: the same arithmetic as the written-out reference, on photos."""
+    from effv2nb.data.images import read_image
+
+    photos = _real_photos()
+    assert len(photos) >= 3, photos
+    for p in photos:
+        img = np.asarray(read_image(p))
+        fast = preprocess.resize_bilinear_cv(img, *out)
+        ref = preprocess.resize_bilinear_reference(img, *out)
+        assert fast.shape == ref.shape == (out[1], out[0], 3) and fast.dtype == np.float32
+        assert np.abs(fast - ref).max() < 1e-4, (p.name, out, float(np.abs(fast - ref).max()))
+
+
+def test_opencv_on_uint8_would_round_so_the_op_gives_it_float():
+    """Why float32 goes in: on uint8 OpenCV rounds to integers, the device's op keeps the fraction."""
+    import cv2
+    from effv2nb.data.images import read_image
+
+    img = np.asarray(read_image(_real_photos()[0]))
+    rounded = cv2.resize(img, (288, 288), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    exact = preprocess.resize_bilinear_reference(img, 288, 288)
+    assert np.abs(rounded - exact).max() > 0.25
+    assert np.abs(preprocess.resize_bilinear_cv(img, 288, 288) - exact).max() < 1e-4

@@ -7,8 +7,9 @@ from pathlib import Path
 from effv2nb.core import atomic
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.device import runtime
-from effv2nb.device.infer import MODES, check_sizes, labels_for, run_folder, to_records
-from effv2nb.formats import result_file as results
+from effv2nb.cluster import connect
+from effv2nb.device.infer import MODES, check_sizes, list_sources
+from effv2nb.device.infer_file import infer_to_file
 from effv2nb.formats.vdsp import load_vdsp, resolve
 
 
@@ -28,6 +29,11 @@ def add_arguments(parser):
                         help="device id (vsx backend)")
     parser.add_argument("--workers", type=int, default=None, help="decode threads in async mode")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from where an interrupted run with the same arguments stopped")
+    parser.add_argument("--cluster", default=None,
+                        help="local:N (a Dask LocalCluster of N workers) or tcp://HOST:PORT (a running Dask "
+                             "scheduler); default $EFFV2NB_CLUSTER, else serial in this process")
 
 
 def run(args) -> int:
@@ -43,33 +49,45 @@ def run(args) -> int:
         from effv2nb.data.labels import from_txt
 
         from_txt(args.label_txt)                        # a label file that cannot be read fails now too
-    runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
+    list_sources(args.file_path)                        # no such folder, or no image in it: fails now
+    spec = connect.spec_from(args.cluster)
+    cluster = connect.open_cluster(spec) if spec else None   # an unreachable scheduler: one line, nothing written
     try:
-        check_sizes(runner, vdsp, args.vdsp_params)
-        preds, stats = run_folder(runner, args.file_path, vdsp, mode=args.infer_mode, batch=args.batch,
-                                  workers=args.workers, progress=not args.no_progress)
+        runner = runtime.open_runner(args.backend, args.model_prefix, args.vdsp_params, args.device_id, args.batch)
+        try:
+            check_sizes(runner, vdsp, args.vdsp_params)
+            if cluster is not None:
+                print(cluster.describe())
+                if cluster.dashboard:
+                    print(f"dashboard: {cluster.dashboard}")
+            out, stats = infer_to_file(runner, args.file_path, vdsp, save_dir / args.save_result_txt, args.batch,
+                                       args.infer_mode, args.workers, cluster, args.resume, args.label_txt,
+                                       args.model_prefix, args.vdsp_params, args.backend,
+                                       progress=not args.no_progress)
+        finally:
+            runner.close()
     finally:
-        runner.close()
-    if not preds:
-        reasons = "; ".join(f"{p}: {r}" for p, r in stats.failed[:3])
-        raise Effv2nbError(f"no image could be read ({reasons})", args.file_path, "--file-path")
-    num_classes = None
-    n_ids = max(max(p.ids) for p in preds) + 1
-    if runner.host_preprocess and hasattr(runner, "session"):
-        shape = runner.session.get_outputs()[0].shape
-        num_classes = shape[-1] if isinstance(shape[-1], int) else None
-    labels = labels_for(num_classes or n_ids, args.label_txt, args.model_prefix)
-    out = results.write(save_dir / args.save_result_txt, to_records(preds, labels))
-    if Path(args.file_path).is_file():
-        p = preds[0]
+        if cluster is not None:
+            cluster.close()
+    if Path(args.file_path).is_file() and stats.first is not None:
+        p = stats.first
         for k, (i, pr) in enumerate(zip(p.ids, p.probs)):
-            print(f"top-{k}: {labels.name(i)} (id {i}) {pr:.4f}")
-    print(f"device: {runner.describe()}")
+            print(f"top-{k}: {stats.labels.name(i)} (id {i}) {pr:.4f}")
+    print(f"device: {runner.describe()}" + (f", on {spec}" if cluster is not None else ""))
     print(f"wrote {out}")
-    print(stats.summary())
+    print(summary(stats, args.infer_mode if cluster is None else spec, args.batch))
     if stats.failed:
         print(f"skipped {len(stats.failed)} image(s):", file=sys.stderr)
         for p, reason in stats.failed:
             print(f"  {p}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def summary(stats, mode: str, batch: int) -> str:
+    s = (f"{stats.images} images in {stats.seconds:.2f} s ({stats.images_per_s:.1f} images/s, {mode}, batch {batch})")
+    if stats.resumed:
+        s += f"; {stats.resumed} done by the interrupted run"
+    if stats.failed:
+        s += f"; {len(stats.failed)} skipped"
+    return s

@@ -15,16 +15,33 @@ def add_arguments(p):
     p.add_argument("--work", default=None, help="keep the int8 models in this folder")
     p.add_argument("--no-nncf-ac", action="store_true", help="skip NNCF's accuracy-control variant")
     p.add_argument("--quick", action="store_true", help="CI-sized: fewer images and candidates, same code path")
+    p.add_argument("--cluster", default=None,
+                   help="score the test fold on Dask: local:N (a LocalCluster of N workers) or tcp://HOST:PORT "
+                        "(a running scheduler); default $EFFV2NB_CLUSTER, else here")
+
+
+def _cluster_lines(line: str) -> None:
+    """The study's log is quiet on the command line, but for the cluster it ran on."""
+    if line.startswith("Dask cluster"):
+        print(line)
 
 
 def run(args) -> int:
+    from effv2nb.cluster import connect
     from effv2nb.quant.int8_report import run as report_run
 
     if args.quick:
         os.environ["EFFV2NB_QUICK"] = "1"
-    report = report_run(args.model, args.val_dir, args.calib_dir, quick=args.quick, workdir=args.work,
-                        weights=args.weights, num_calib=args.num_calib,
-                        with_nncf_ac=False if args.no_nncf_ac else None, log=lambda _line: None, progress=False)
+    spec = connect.spec_from(args.cluster)
+    cluster = connect.open_cluster(spec) if spec else None     # an unreachable scheduler fails before the work
+    try:
+        report = report_run(args.model, args.val_dir, args.calib_dir, quick=args.quick, workdir=args.work,
+                            weights=args.weights, num_calib=args.num_calib,
+                            with_nncf_ac=False if args.no_nncf_ac else None, log=_cluster_lines, progress=False,
+                            cluster=cluster)
+    finally:
+        if cluster is not None:
+            cluster.close()
     for line in report.lines():
         print(line)
     best = report.choices["best"]

@@ -374,3 +374,22 @@ def write_many(files: dict, backup: bool = False) -> list:
         for tmp, t in zip(tmps, targets):
             put_bytes(tmp, files[t])
     return [Path(t) for t in targets]
+
+
+def open_journal(path, keep_bytes: int = 0):
+    """The one file the suite appends to in place: a streamed result's ``.partial`` (``effv2nb.device.journal``).
+
+    Cut back to its first ``keep_bytes`` (0: emptied, or created) and opened for appending, binary.
+    Not atomic by design: the journal's state file, written atomically, says how many bytes are valid.
+    """
+    path = Path(path)
+    try:
+        if keep_bytes:
+            with open(path, "r+b") as fh:
+                fh.truncate(int(keep_bytes))
+        else:
+            with open(path, "wb"):
+                pass
+        return open(path, "ab")
+    except OSError as exc:
+        raise os_error(exc, path) from None

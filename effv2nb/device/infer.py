@@ -4,12 +4,14 @@
 
     python -m effv2nb infer --file-path IMAGE_OR_DIR --model-prefix PREFIX --vdsp-params JSON \\
         [--label-txt FILE] --save-dir DIR --save-result-txt result.txt \\
-        [--infer-mode sync|async] [--batch N] [--backend ort|torch|vsx] [--device-id 0]
+        [--infer-mode sync|async] [--batch N] [--backend ort|torch|vsx] [--device-id 0] \\
+        [--resume] [--cluster local:N|tcp://HOST:PORT]
 
 ``PREFIX`` is ``<workspace>/<name>/mod`` as compile writes it (``ort`` runs ``PREFIX.onnx``;
 see ``effv2nb.device.runtime`` for ``torch`` and ``vsx``). A folder is read as
 ``DIR/<class folder>/<image>`` (any depth, sorted). The result file has the vendor's line format
-(``effv2nb.formats.result_file``) and is written atomically (replaced, not appended to). ``--save-dir`` is
+(``effv2nb.formats.result_file``), streamed as batches finish (``effv2nb.device.result_stream``) into a
+resumable journal (``effv2nb.device.journal``) that becomes the result file by rename. ``--save-dir`` is
 created and checked to be writable before any model loads: a folder that cannot be created or
 written fails at once, in one line naming it.
 
@@ -21,11 +23,13 @@ device (``run_sync`` per image, or ``run_async`` per batch; see ``effv2nb.device
 Images that cannot be decoded are skipped and listed at the end (file and reason). Exit status:
 0 all images done; 1 some skipped (results for the others are written); 2 an error (nothing
 written, or no image could be read). A vdsp output size that differs from the model's input size
-is an error before any image is read. The result file is written once, at the end, by rename: an
-interrupted run leaves no (partial) result file and an older one is left as it was.
+is an error before any image is read. The result file appears only when complete: an interrupted
+run leaves ``<result>.partial`` and its resume state (``--resume`` goes on from there) and an older
+result file as it was; a finished run keeps the older one as ``<result>.bak``.
 
-``run_folder(runner, source, vdsp, mode, batch)`` is the pipeline itself, for notebooks and
-benchmarks; ``model_only`` times the runner alone on the same, already preprocessed, images.
+``iter_batches`` is the pipeline itself (one ``BatchResult`` per batch, in path order);
+``run_folder(runner, source, vdsp, mode, batch)`` collects it for notebooks and benchmarks;
+``model_only`` times the runner alone on the same, already preprocessed, images.
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class ImageTopK:
     ids: list
     probs: list
     scores: np.ndarray | None = None   # all class probabilities, when asked for
+    num_classes: int = 0               # how many classes the model scored
 
 
 @dataclass
@@ -125,16 +130,19 @@ def _infer(runner, items, mode: str = "sync"):
     return runner.run_images(items, mode=mode)
 
 
-def _batches_sync(paths, load, batch, failed):
-    for i in range(0, len(paths), batch):
-        chunk, items = [], []
-        for p in paths[i:i + batch]:
-            try:
-                items.append(load(p))
-                chunk.append(p)
-            except Effv2nbError as exc:
-                failed.append((p, exc.message))
-        yield chunk, items
+@dataclass
+class BatchResult:
+    """One batch of the sorted image list, done: ``stop`` = how many images of the list are done after
+    it (a batch boundary), its predictions in path order, and the images it could not read."""
+
+    stop: int
+    preds: list
+    failed: list
+
+
+def chunks(n: int, batch: int, start: int = 0) -> list:
+    """``(i, j)`` ranges of ``batch`` images over a list of ``n``, from ``start`` (a batch boundary)."""
+    return [(i, min(i + batch, n)) for i in range(start, n, batch)]
 
 
 def _load_chunk(load, chunk):
@@ -148,23 +156,72 @@ def _load_chunk(load, chunk):
     return ok, items, bad
 
 
-def _batches_async(paths, load, batch, failed, workers):
-    """Decode + preprocess whole batches in a thread pool, ``workers + 1`` batches ahead of the model."""
-    chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+def _loaded_sync(paths, load, ranges):
+    for i, j in ranges:
+        yield j, _load_chunk(load, paths[i:j])
+
+
+def _loaded_async(paths, load, ranges, workers):
+    """Decode + preprocess whole batches in a thread pool, at most ``workers + 1`` batches ahead of the
+    model (a bounded queue: memory stays that of a few batches however long the list)."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="effv2nb-decode") as pool:
         pending = collections.deque()
-        it = iter(chunks)
-        for chunk in it:
-            pending.append(pool.submit(_load_chunk, load, chunk))
+        it = iter(ranges)
+        for i, j in it:
+            pending.append((j, pool.submit(_load_chunk, load, paths[i:j])))
             if len(pending) > workers:
                 break
         while pending:
-            ok, items, bad = pending.popleft().result()
+            j, fut = pending.popleft()
+            loaded = fut.result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_load_chunk, load, nxt))
-            failed.extend(bad)
-            yield ok, items
+                pending.append((nxt[1], pool.submit(_load_chunk, load, paths[nxt[0]:nxt[1]])))
+            yield j, loaded
+
+
+def iter_batches(runner, paths, vdsp, mode: str = "async", batch: int = 8, topk: int = 5,
+                 workers: int | None = None, start: int = 0, keep_scores: bool = False, stats=None):
+    """The decode -> vdsp -> model pipeline over ``paths[start:]``, one ``BatchResult`` per batch, in order.
+
+    In ``async`` mode JPEG decode and the vdsp op (Pillow and OpenCV release the GIL) run in
+    ``workers`` threads while the model runs the batch before; ``sync`` does one after the other.
+    """
+    if mode not in MODES:
+        raise Effv2nbError(f"unknown infer mode '{mode}'; choose sync or async", where="--infer-mode")
+    batch = int(batch)
+    if batch < 1:
+        raise Effv2nbError("batch must be at least 1", where="--batch")
+    load = _loader(runner, vdsp)
+    ranges = chunks(len(paths), batch, start)
+    workers = workers or max(1, min(4, (os.cpu_count() or 2)))
+    gen = _loaded_sync(paths, load, ranges) if mode == "sync" else _loaded_async(paths, load, ranges, workers)
+    for stop, (ok, items, bad) in gen:
+        preds = []
+        if items:
+            tm = time.perf_counter()
+            probs = runtime.to_probs(_infer(runner, items, mode))
+            if stats is not None:
+                stats.model_seconds += time.perf_counter() - tm
+            preds = top_k(ok, probs, topk, keep_scores)
+        yield BatchResult(stop, preds, bad)
+
+
+def top_k(paths, probs, topk: int = 5, keep_scores: bool = False) -> list:
+    """``ImageTopK`` per image from a (N, C) probability array, best first (ties in class order)."""
+    k = min(topk, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [ImageTopK(p, [int(i) for i in idx], [float(row[i]) for i in idx], row.copy() if keep_scores else None,
+                      probs.shape[1]) for p, row, idx in zip(paths, probs, order)]
+
+
+def progress_bar(total: int, initial: int = 0, desc: str = "infer", enabled: bool = True):
+    """tqdm's bar (images/s and the time left), or None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", leave=False, smoothing=0.1)
 
 
 def run_folder(runner, source, vdsp, mode: str = "async", batch: int = 8, topk: int = 5,
@@ -172,40 +229,20 @@ def run_folder(runner, source, vdsp, mode: str = "async", batch: int = 8, topk: 
     """Run the decode -> preprocess -> model pipeline over ``source`` -> ``(predictions, stats)``.
 
     ``source``: an image, a folder or a list of paths; ``vdsp``: the parsed vdsp dict (ignored by
-    runners that preprocess on the device, which read their own JSON).
+    runners that preprocess on the device, which read their own JSON). Keeps every prediction: for a
+    notebook's few hundred images; ``infer`` streams them to the result file instead
+    (``effv2nb.device.result_stream``).
     """
-    if mode not in MODES:
-        raise Effv2nbError(f"unknown infer mode '{mode}'; choose sync or async", where="--infer-mode")
-    batch = int(batch)
-    if batch < 1:
-        raise Effv2nbError("batch must be at least 1", where="--batch")
     paths = list_sources(source)
-    load = _loader(runner, vdsp)
-    stats = Stats(mode=mode, batch=batch)
-    workers = workers or max(1, min(4, (os.cpu_count() or 2)))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(paths), desc=f"infer ({mode})", unit="img", leave=False)
+    stats = Stats(mode=mode, batch=int(batch))
+    bar = progress_bar(len(paths), desc=f"infer ({mode})", enabled=progress)
     preds = []
     t0 = time.perf_counter()
-    gen = _batches_sync(paths, load, batch, stats.failed) if mode == "sync" else \
-        _batches_async(paths, load, batch, stats.failed, workers)
-    done = 0
-    for chunk, items in gen:
-        if items:
-            tm = time.perf_counter()
-            probs = runtime.to_probs(_infer(runner, items, mode))
-            stats.model_seconds += time.perf_counter() - tm
-            k = min(topk, probs.shape[1])
-            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-            for p, row, idx in zip(chunk, probs, order):
-                preds.append(ImageTopK(p, [int(i) for i in idx], [float(row[i]) for i in idx],
-                                        row.copy() if keep_scores else None))
+    for res in iter_batches(runner, paths, vdsp, mode, batch, topk, workers, keep_scores=keep_scores, stats=stats):
+        preds.extend(res.preds)
+        stats.failed.extend(res.failed)
         if bar is not None:
-            bar.update(len(stats.failed) + len(preds) - done)
-            done = len(stats.failed) + len(preds)
+            bar.update(len(res.preds) + len(res.failed))
     stats.seconds = time.perf_counter() - t0
     stats.images = len(preds)
     if bar is not None:

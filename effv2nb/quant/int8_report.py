@@ -215,23 +215,50 @@ def build_peers(st: Study, with_nncf_ac: bool = True, knobs=None, log=print):
 ORDER = ("stock", "nncf", "best_int8", "best", "nncf_ac")
 
 
-def score(st: Study, knobs=None, log=print) -> Report:
+def score(st: Study, knobs=None, log=print, cluster=None) -> Report:
     """Every built recipe, once, on the test fold: exact (accuracy, SQNR) and host (SQNR, images/s).
 
-    With ``knobs`` (a list, even empty) one line estimates the time of scoring them all.
+    With ``knobs`` (a list, even empty) one line estimates the time of scoring them all. ``cluster``:
+    ``local:N``, ``tcp://HOST:PORT`` or an open ``effv2nb.cluster.connect.Cluster`` (default
+    ``EFFV2NB_CLUSTER``; none: here, in memory): the test fold is then scored shard by shard on
+    the cluster's workers (``effv2nb.cluster.score_tasks``), with the same figures.
     """
+    from effv2nb.cluster import connect
+
+    spec = cluster if not isinstance(cluster, (str, type(None))) else connect.spec_from(cluster)
     report = Report(st.model, st.split, choices=st.choices, cpu_line=st.cpu_line)
     names = sorted(st.built, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER))
     est = Estimate("scoring on the test fold", len(names), "model", knobs, log=log) if knobs is not None else None
-    for i, name in enumerate(names):
-        path, secs = st.built[name]
-        with est.timing(i) if est else nullcontext():
-            row = onnx_eval.evaluate_onnx(path, st.test, st.ref_test, name=name)
-        row["host_pred"] = row.pop("host_logits").argmax(1)
-        row.pop("logits", None)
-        row.update(recipe=name, compile_s=secs)
-        report.rows.append(row)
+    opened = connect.open_cluster(spec) if isinstance(spec, str) else spec
+    try:
+        if opened is not None:
+            log(opened.describe() + (f"; dashboard {opened.dashboard}" if opened.dashboard else ""))
+        for i, name in enumerate(names):
+            path, secs = st.built[name]
+            with est.timing(i) if est else nullcontext():
+                row = onnx_eval.evaluate_onnx(path, st.test, st.ref_test, name=name) if opened is None else \
+                    _score_sharded(opened, st, path, name)
+            row["host_pred"] = row.pop("host_logits").argmax(1) if "host_logits" in row else row.pop("host_pred")
+            row.pop("logits", None)
+            row.update(recipe=name, compile_s=secs)
+            report.rows.append(row)
+    finally:
+        if opened is not None and opened is not spec:
+            opened.close()
     return report
+
+
+def _score_sharded(cluster, st: Study, path, name: str) -> dict:
+    """``evaluate_onnx``'s row for one model, its sums computed on the cluster (speed measured here)."""
+    import numpy as np
+
+    from effv2nb.cluster.score_tasks import score_on_cluster
+
+    exact, host = score_on_cluster(cluster, path, st.fp32, st.test_samples, st.test.op, st.size)
+    row = {"model": name, **exact.rates(), **host.rates("host_"), "size_mb": Path(path).stat().st_size / 1e6,
+           "images_per_s": onnx_eval.images_per_s(path, st.test), "path": str(path),
+           "host_pred": np.asarray(host.pred)}
+    return row
 
 
 def float_rows(st: Study, fp16_onnx=None) -> list:
@@ -251,11 +278,12 @@ def float_rows(st: Study, fp16_onnx=None) -> list:
 
 def run(model_name: str, val_dir=None, calib_dir=None, quick: bool = False, workdir=None, weights="auto",
         num_calib: int | None = None, with_nncf_ac: bool | None = None, allow_test_calibration=None,
-        log=print, progress: bool = True) -> Report:
-    """The whole report (``python -m effv2nb int8-report``): prepare, choose on selection, score on test."""
+        log=print, progress: bool = True, cluster=None) -> Report:
+    """The whole report (``python -m effv2nb int8-report``): prepare, choose on selection, score on test
+    (on ``cluster`` when given: see ``score``)."""
     st = prepare(model_name, val_dir, calib_dir, quick, workdir, weights, num_calib, allow_test_calibration,
                  log=log)
     build_peers(st, with_nncf_ac=(model_name == "tiny") if with_nncf_ac is None else with_nncf_ac)
     choose_best_int8(st, log=log)
     choose_best(st, progress=progress)
-    return score(st)
+    return score(st, cluster=cluster, log=log)
