@@ -46,12 +46,13 @@ def test_randomize_bn_is_not_trivial():
 
 def _check(timm_block, shape):
     blocks.randomize_bn(timm_block).eval()
-    x = torch.randn(shape)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert (blocks.from_timm(timm_block)(x) - timm_block(x)).abs().max() <= 1e-5
 
 
 def test_depthwise_separable_and_se_variants():
+    torch.manual_seed(0)          # the blocks' weights; _check seeds the input
     se = lambda chs, act_layer, **kw: TimmSE(chs, rd_ratio=0.25, act_layer=act_layer, **kw)  # noqa: E731
     _check(DepthwiseSeparableConv(16, 16, act_layer=nn.SiLU), (2, 16, 9, 9))
     _check(DepthwiseSeparableConv(16, 24, stride=2, act_layer=nn.SiLU, se_layer=se), (2, 16, 9, 9))
@@ -68,6 +69,7 @@ def test_unsupported_blocks_raise_one_line_errors():
 
 
 def test_block_structure():
+    torch.manual_seed(0)
     mb = blocks.MBConv(32, 32, expansion=4, kernel=3, se_ratio=0.25)
     assert mb.residual and mb.expand.conv.out_channels == 128 and mb.depthwise.conv.groups == 128
     assert mb.se.reduce.out_channels == 8                       # SE sized from the block input
@@ -79,5 +81,5 @@ def test_block_structure():
     assert sum(isinstance(m, nn.Conv2d) for m in f1.modules()) == 1
     f4 = blocks.FusedMBConv(24, 48, expansion=4, stride=2)
     assert f4.fused.conv.out_channels == 96 and f4.fused.conv.stride == (2, 2)
-    assert f4(torch.randn(1, 24, 16, 16)).shape == (1, 48, 8, 8)
+    assert f4(torch.randn(1, 24, 16, 16, generator=torch.Generator().manual_seed(0))).shape == (1, 48, 8, 8)
     assert blocks.block_kind(f4) == "Fused-MBConv" and blocks.block_kind(mb) == "MBConv"

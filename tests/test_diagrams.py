@@ -113,17 +113,29 @@ def test_stage_layout_rectangles_are_the_table():
 
 
 def _runs(seeds):
-    return [dict(schedule=name, seed=s, seconds=10.0 + 5 * i + s, val_top1=90.0 + i + 0.5 * s)
+    return [dict(schedule=name, seed=s, seconds=10.0 + 5 * i + s, val_top1=90.0 + i + 0.5 * s, n_val=400)
             for s in seeds for i, name in enumerate(("fixed 64 px", "progressive"))]
 
 
 def test_progressive_bars_heights_and_spread():
+    import numpy as np
+
     fig = diagrams.progressive_bars(_runs((0, 1, 2)))
     t_ax, acc_ax = fig.axes[:2]
     assert [round(p.get_height(), 6) for p in t_ax.patches] == [11.0, 16.0]
-    assert [round(p.get_height(), 6) for p in acc_ax.patches] == [90.5, 91.5]
+    assert t_ax.get_ylim()[0] == 0                               # time from 0
     assert t_ax.containers and any(c.has_yerr for c in t_ax.containers if hasattr(c, "has_yerr"))
     assert len(t_ax.lines) >= 2                                  # one dot series per schedule
+    # top-1: axis cut below the lowest value and marked as cut; whiskers span the seeds (min-max)
+    lo, hi = acc_ax.get_ylim()
+    assert 0 < lo < 90.0 and hi == 100.0
+    assert any("axis cut" in t.get_text() for t in acc_ax.texts)
+    spans = sorted(float(np.ptp(seg[:, 1])) for c in acc_ax.collections if hasattr(c, "get_segments")
+                   for seg in c.get_segments() if len(seg))
+    assert spans == pytest.approx([1.0, 1.0])                    # 90-91 and 91-92: the seeds' range
+    bands = [p for p in acc_ax.patches]                          # binomial band: +-1.96 SE of 400 images
+    se = 100 * np.sqrt(0.905 * 0.095 / 400)
+    assert bands[0].get_height() == pytest.approx(2 * 1.96 * se)
     one = diagrams.progressive_bars(_runs((0,)))
     assert not any(getattr(c, "has_yerr", False) for c in one.axes[0].containers)
     assert "one seed" in one._suptitle.get_text()

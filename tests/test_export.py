@@ -88,3 +88,51 @@ def test_identity_nodes_stripped():
     m = onnx.load_from_string(_strip_identities(helper.make_model(g).SerializeToString()))
     assert [n.op_type for n in m.graph.node] == ["MatMul", "Identity"]   # the one feeding the output stays
     assert m.graph.node[0].input[1] == "w"
+
+
+def _broken(src, dst, how):
+    """A copy of the ONNX file at ``src`` with one exporter-style bug: ``op`` (a SiLU's Sigmoid computed
+    as Tanh) or ``constant`` (one convolution's weights 0.1 % off)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(src))
+    if how == "op":
+        node = next(n for n in m.graph.node if n.op_type == "Sigmoid")
+        node.op_type = "Tanh"
+    else:
+        conv = [n for n in m.graph.node if n.op_type == "Conv"][len([n for n in m.graph.node if n.op_type == "Conv"]) // 2]
+        init = next(i for i in m.graph.initializer if i.name == conv.input[1])
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(1.001), init.name))
+    onnx.save(m, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("how", ["op", "constant"])
+def test_a_broken_graph_fails_parity(tiny, tiny_onnx, tmp_path, how):
+    """The limit is the graph's own fp32 noise floor x FLOOR_FACTOR: a wrong op, and even one convolution
+    0.1 % off, land above it."""
+    from effv2nb.export.onnx_export import FLOOR_FACTOR
+
+    good = check_export(tiny, tiny_onnx)
+    bad = check_export(tiny, _broken(tiny_onnx, tmp_path / f"{how}.onnx", how))
+    assert good["ok"] and not bad["ok"], (good["rel_l2"], bad["rel_l2"], bad["limit"])
+    assert bad["rel_l2"] > (100 if how == "op" else 2) * bad["limit"]   # measured: ~1e5 x and ~9 x
+    assert good["limit"] == pytest.approx(FLOOR_FACTOR * good["noise_floor"]) and good["noise_floor"] > 0
+
+
+def test_random_rw_t_parity_is_seeded_and_within_its_floor(tmp_path, one_thread):
+    """Plain random rw_t at 128 px (what ``export`` does without weights): the draw repeats for a seed,
+    and ORT stays within the graph's fp32 noise floor x FLOOR_FACTOR (benchmarks/export_parity_seeds.py
+    measures 10 seeds at 128 and 288 px)."""
+    import torch
+
+    from effv2nb.export.onnx_export import condition_random_model
+
+    a, b = (models.load("efficientnetv2_rw_t", weights="random", seed=3) for _ in range(2))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert "seed 3" in models.info(a).weights
+    condition_random_model(a, 128, seed=3)
+    r = check_export(a, export_onnx(a, tmp_path / "rw_t_128.onnx", size=128), n=8, seed=3)
+    assert r["ok"], (r["rel_l2"], r["noise_floor"], r["limit"])
+    assert r["rel_l2"] < 3 * r["noise_floor"]        # measured: 0.85-1.12 x the floor over 10 seeds

@@ -80,3 +80,43 @@ def test_the_sampler_key_drives_compile_calibration(tmp_path):
     errors, _ = config.validate_build({**spread_cfg.to_dict(), "dataset": {
         **spread_cfg.to_dict()["dataset"], "sampler": {"pick": "shuffle"}}})
     assert any("dataset.sampler.pick" in str(e) for e in errors)
+
+
+def test_one_image_per_class_splits_across_classes(tmp_path):
+    """An ImageNet sample set: 16 synsets, one JPEG each (notebook 04's 20/80 split and the 3-way split)."""
+    from imagenet_path import synset_folder
+
+    from effv2nb.data.datasets import folder_samples
+    from effv2nb.data.labels import imagenet
+
+    root = synset_folder(tmp_path / "val", classes=16, per_class=1)
+    samples = folder_samples(root, imagenet())
+    assert len(samples) == 16
+    two = folds.split_samples(root, samples, {"calibration": 0.2, "test": 0.8})
+    assert {k: len(v) for k, v in two.items()} == {"calibration": 3, "test": 13}
+    assert not {s.path for s in two["calibration"]} & {s.path for s in two["test"]}
+    assert len({s.label for s in two["calibration"]}) == 3          # across classes
+    calib = folds.materialize(two["calibration"], tmp_path / "calibration")
+    assert len(list(calib.rglob("*.JPEG"))) == 3
+    three = folds.make_split(root, imagenet())
+    assert all(three.counts()[k] > 0 for k in folds.FOLDS) and three.overlap() == 0
+    assert sum(three.counts().values()) == 16
+    assert _names(three) == _names(folds.make_split(root, imagenet()))   # deterministic
+
+
+def test_too_few_images_for_the_folds_is_one_line(tmp_path):
+    from imagenet_path import synset_folder
+
+    from effv2nb.data.datasets import folder_samples
+    from effv2nb.data.labels import imagenet
+
+    root = synset_folder(tmp_path / "val", classes=2, per_class=1)
+    with pytest.raises(Effv2nbError) as err:
+        folds.split_samples(root, folder_samples(root, imagenet()), {"calibration": 0.2, "selection": 0.4,
+                                                                      "test": 0.4})
+    msg = str(err.value)
+    assert "\n" not in msg and "2 labelled image(s) cannot fill 3 folds" in msg and "at least 1 image" in msg
+
+
+def test_an_empty_fold_is_still_a_folder(tmp_path):
+    assert folds.materialize([], tmp_path / "empty").is_dir()

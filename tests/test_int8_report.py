@@ -15,7 +15,10 @@ def report_lines():
     import io
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    # int8-report --quick sets EFFV2NB_QUICK=1 in its own process; the context puts the variable back
+    # as it was (set or not, any value), so later tests and notebook kernels do not inherit it
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setenv("EFFV2NB_QUICK", "1")
         rc = cli.main(["int8-report", "--model", "tiny", "--quick"])
     assert rc == 0
     return out.getvalue().splitlines()

@@ -82,3 +82,30 @@ def test_progressive_experiment_rows_and_estimate(one_thread):
     assert [r["schedule"] for r in rows] == ["fixed 64 px", "progressive"]
     assert rows[1]["sizes"] == [32, 64] and set(rows[0]["sizes"]) == {64}
     assert len(said) == 1 and "2 training runs" in said[0] and "seeds" in said[0]
+    for r in rows:   # the image-by-image result that compare_schedules needs
+        assert r["n_val"] == 400 and len(r["wrong"]) == round((100 - r["val_top1"]) * 4)
+
+
+def _rows(top1s, wrongs, n=400):
+    return [dict(schedule=name, seed=s, val_top1=t, n_val=n, wrong=w)
+            for name, ts, ws in zip(("fixed 64 px", "progressive"), top1s, wrongs) for s, (t, w) in enumerate(zip(ts, ws))]
+
+
+def test_compare_schedules_separates_seed_spread_from_test_set_noise():
+    from effv2nb.model import paper
+
+    # same top-1 for every seed, but different images wrong: the seeds changed the models
+    fixed = [[1, 2], [2, 3], [1, 3]]
+    prog = [list(range(10, 22)), list(range(12, 24)), list(range(14, 26))]
+    c = paper.compare_schedules(_rows(([99.5] * 3, [97.0] * 3), (fixed, prog)))
+    assert c["fixed 64 px"]["spread"] == 0 and c["fixed 64 px"]["disagree"] == 3
+    assert c["progressive"]["disagree"] == 16 - 8          # union 10-25, intersection 14-21
+    assert c["diffs"] == [-2.5] * 3 and c["diff"] == pytest.approx(-2.5)
+    assert 0.4 < c["diff_se"] < 1.0 and c["verdict"] == "lost"
+    # a 0.25-point gap on 400 images is within the test set's noise, whatever the seeds say
+    near = paper.compare_schedules(_rows(([99.5] * 3, [99.25] * 3), (fixed, [[1, 2, 7], [2, 3, 8], [1, 3, 9]])))
+    assert near["verdict"] == "within the noise" and near["diff"] == pytest.approx(-0.25)
+    # seeds that disagree on the sign: no claim either
+    mixed = paper.compare_schedules(_rows(([99.5, 99.5], [97.0, 99.75]), (fixed[:2], [prog[0], [5]])))
+    assert mixed["verdict"] == "within the noise"
+    assert paper.binomial_se(97.0, 400) == pytest.approx(100 * (0.97 * 0.03 / 400) ** 0.5)

@@ -13,8 +13,11 @@ folds that never share an image:
 
 One folder splits deterministically: inside each class folder, files are ordered by the SHA-256 of
 their path relative to the root (POSIX separators), and the fractions are cut along that order. The
-split is the same on every run and machine, every class with at least three images is in every
-fold, and adding an image to one class moves no image of another class.
+split is the same on every run and machine, every class with at least as many images as there are
+folds is in every fold, and adding an image to such a class moves no image of another class.
+Classes too small to split that way (fewer images than folds: an ImageNet sample set with one image
+per class) are pooled and the pool is cut across classes, in the same hash order, so that no fold
+is left empty. A folder with fewer images than folds stops with one line saying how many each fold needs.
 
 Picking ``n`` files from a sorted list (``pick``): ``"first"`` is the vendor's sampler (the first
 ``n`` in sorted order, which on ``DIR/<class>/<image>`` means the first class or two); ``"spread"``
@@ -88,29 +91,53 @@ class Split:
         return ("split: " + " ".join(f"{k} {c.get(k, 0)}" for k in FOLDS) + f" overlap {self.overlap()}")
 
 
+def _cut(members: list, shares: np.ndarray) -> list:
+    """Cut ``members`` (in order) by ``shares``; every part gets one item first when there are enough."""
+    n, k = len(members), len(shares)
+    cuts = np.floor(np.cumsum(shares) * n + 1e-9).astype(int)
+    cuts[-1] = n
+    if n >= k:
+        for i in range(k):
+            low = cuts[i - 1] + 1 if i else 1
+            cuts[i] = min(max(cuts[i], low), n - (k - 1 - i))
+    parts, start = [], 0
+    for end in cuts:
+        parts.append(members[start:end])
+        start = end
+    return parts
+
+
 def split_samples(root, samples, fractions) -> dict:
-    """Cut ``samples`` of ``root`` into folds by ``fractions`` (fold -> share, summing to 1), per class."""
+    """Cut ``samples`` of ``root`` into folds by ``fractions`` (fold -> share, summing to 1).
+
+    Per class where the class has at least one image per fold; the images of smaller classes are
+    pooled and cut across classes. Every fold gets at least one image; a folder with fewer images
+    than folds is an ``Effv2nbError`` (one line: how many images each fold needs)."""
     names = list(fractions)
     shares = np.array([float(fractions[k]) for k in names])
     if (shares <= 0).any() or abs(shares.sum() - 1) > 1e-6:
         raise Effv2nbError(f"fold fractions must be positive and sum to 1, got {dict(fractions)}")
+    samples = list(samples)
+    if len(samples) < len(names):
+        raise Effv2nbError(f"{len(samples)} labelled image(s) cannot fill {len(names)} folds "
+                           f"({', '.join(names)}): each fold needs at least 1 image, so at least "
+                           f"{len(names)} in all", root)
     by_class = {}
     for s in samples:
         by_class.setdefault(s.label, []).append(s)
     out = {k: [] for k in names}
+    pool = []
     for members in by_class.values():
         members = sorted(members, key=lambda s: path_key(root, s.path))
-        n = len(members)
-        # cumulative cuts; every fold gets one image first when the class has enough of them
-        cuts = np.floor(np.cumsum(shares) * n + 1e-9).astype(int)
-        if n >= len(names):
-            for i in range(len(names)):
-                low = cuts[i - 1] + 1 if i else 1
-                cuts[i] = min(max(cuts[i], low), n - (len(names) - 1 - i))
-        start = 0
-        for k, end in zip(names, cuts):
-            out[k].extend(members[start:end])
-            start = end
+        if len(members) < len(names):
+            pool.extend(members)             # too small to split on its own: cut across classes below
+            continue
+        for k, part in zip(names, _cut(members, shares)):
+            out[k].extend(part)
+    if pool:   # at least one image per fold: the large classes gave one, or the pool is the whole folder
+        pool.sort(key=lambda s: path_key(root, s.path))
+        for k, part in zip(names, _cut(pool, shares)):
+            out[k].extend(part)
     return {k: sorted(v, key=lambda s: str(s.path)) for k, v in out.items()}
 
 
@@ -148,6 +175,7 @@ def materialize(samples, dest, root=None) -> Path:
     """A folder ``dest/<class folder>/<file>`` of symbolic links to ``samples`` (one fold as a folder,
     for the commands that read folders: ``compile``'s ``dataset.path``, ``infer --file-path``)."""
     dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)       # an empty fold is still a folder
     for s in samples:
         link = dest / (s.folder or "_") / Path(s.path).name
         link.parent.mkdir(parents=True, exist_ok=True)

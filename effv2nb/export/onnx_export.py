@@ -11,10 +11,18 @@ batch dimension. The file is written atomically.
 ``check_export`` is what must hold after every export: ``onnx.checker`` passes, ONNX Runtime
 and PyTorch agree on ``n`` inputs (relative L2 error of the logits, top-1 agreement), and a
 count of the graph's ops by type.
+
+The rel-L2 limit is not a fixed number: it is derived from the graph's own float32 noise floor
+(``fp32_noise_floor``): how far PyTorch's float32 logits are from the same model run in float64 on the
+same inputs. Two correct float32 runtimes each sit about that far from the float64 result, so their
+difference is of that order; ``FLOOR_FACTOR`` times the floor leaves room for ONNX Runtime's other
+summation order and folded BatchNorm, while a wrong op moves the logits by orders of magnitude more
+(``tests/test_export.py`` breaks a graph and checks that it fails).
 """
 from __future__ import annotations
 
 import collections
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -27,8 +35,15 @@ from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.ort_session import ort_session
 
 DEFAULT_OPSET = 17
-MAX_REL_L2 = 1e-5          # the parity thresholds the notebook and the CLI assert
+# Parity limit: ORT against PyTorch fp32 may differ by up to FLOOR_FACTOR x the graph's fp32 noise
+# floor (PyTorch fp32 against float64). Measured (benchmarks/export_parity_seeds.py, plain random rw_t,
+# seeds 0-9, 128 and 288 px): ORT sits at 0.73-1.12 x the floor. On tiny a wrong op (one SiLU's
+# Sigmoid as Tanh) lands at ~2e5 x, one convolution's weights 0.1 % off at ~90 x (tests/test_export.py).
+FLOOR_FACTOR = 10.0
 MIN_TOP1_AGREEMENT = 1.0
+# The former fixed limit. ``check_export`` no longer uses it (its ``limit`` is derived per graph);
+# kept only because notebook 02 still imports it.
+MAX_REL_L2 = 1e-5
 
 
 def _input_size(model, size):
@@ -156,13 +171,31 @@ def graph_io(onnx_path) -> dict:
             "opset": max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)}
 
 
+def rel_l2(test, ref) -> float:
+    """||test - ref|| / ||ref|| over all values (float64 arithmetic)."""
+    test, ref = np.asarray(test, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    return float(np.linalg.norm(test - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+def fp32_noise_floor(model, inputs, ref32=None) -> float:
+    """The graph's float32 noise floor: rel. L2 of PyTorch's float32 logits against a float64 copy of
+    ``model`` on the same ``inputs`` (float32 NCHW array). ``model`` itself is not changed."""
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    with torch.no_grad():
+        if ref32 is None:
+            ref32 = model.eval()(x).numpy()
+        ref64 = copy.deepcopy(model).double().eval()(x.double()).numpy()
+    return rel_l2(ref32, ref64)
+
+
 def check_export(model, onnx_path, n: int = 8, inputs=None, seed: int = 0) -> dict:
     """Check an export: ``onnx.checker``, ORT vs PyTorch on ``n`` inputs, op counts.
 
     ``inputs``: optional float32 NCHW array; default ``n`` seeded random-normal images.
-    Returns ``rel_l2`` (||ort - torch|| / ||torch|| over all logits), ``max_abs``,
+    Returns ``rel_l2`` (||ort - torch|| / ||torch|| over all logits), ``noise_floor`` (PyTorch fp32
+    against float64, ``fp32_noise_floor``), ``limit`` (``FLOOR_FACTOR`` x ``noise_floor``), ``max_abs``,
     ``top1_agreement`` (fraction), ``n``, ``op_counts``, ``io`` (names and shapes),
-    ``dynamic_batch`` and ``ok`` (the thresholds ``MAX_REL_L2`` and ``MIN_TOP1_AGREEMENT`` hold).
+    ``dynamic_batch`` and ``ok`` (``rel_l2 <= limit``, top-1 agreement ``MIN_TOP1_AGREEMENT``, dynamic batch).
     """
     import onnx
 
@@ -184,11 +217,15 @@ def check_export(model, onnx_path, n: int = 8, inputs=None, seed: int = 0) -> di
         ref = model.eval()(torch.from_numpy(inputs)).numpy()
     sess = ort_session(onnx_path)
     out = sess.run(["output"], {"input": inputs})[0]   # the whole batch at once: exercises the dynamic axis
-    rel = float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
+    rel = rel_l2(out, ref)
+    floor = fp32_noise_floor(model, inputs, ref)
+    limit = FLOOR_FACTOR * floor
     agree = float(np.mean(out.argmax(1) == ref.argmax(1)))
     result = {
         "n": int(inputs.shape[0]),
         "rel_l2": rel,
+        "noise_floor": floor,
+        "limit": limit,
         "max_abs": float(np.max(np.abs(out - ref))),
         "top1_agreement": agree,
         "op_counts": op_counts(onnx_path),
@@ -196,7 +233,7 @@ def check_export(model, onnx_path, n: int = 8, inputs=None, seed: int = 0) -> di
         "dynamic_batch": isinstance(in_shape[0], str),
         "checker": "passed",
     }
-    result["ok"] = bool(rel <= MAX_REL_L2 and agree >= MIN_TOP1_AGREEMENT and result["dynamic_batch"])
+    result["ok"] = bool(rel <= limit and agree >= MIN_TOP1_AGREEMENT and result["dynamic_batch"])
     return result
 
 
@@ -207,7 +244,8 @@ def format_check(result: dict) -> str:
         f"onnx.checker: {result['checker']}",
         f"io: {result['io']['inputs']} -> {result['io']['outputs']} (opset {result['io']['opset']}, "
         f"dynamic batch: {'yes' if result['dynamic_batch'] else 'NO'})",
-        f"ORT vs PyTorch on {result['n']} inputs: rel L2 {result['rel_l2']:.2e} (limit {MAX_REL_L2:.0e}), "
+        f"ORT vs PyTorch on {result['n']} inputs: rel L2 {result['rel_l2']:.2e} (limit {result['limit']:.2e} = "
+        f"{FLOOR_FACTOR:g} x this graph's fp32 noise floor {result['noise_floor']:.2e}, PyTorch fp32 vs float64), "
         f"max |diff| {result['max_abs']:.2e}, top-1 agreement {result['top1_agreement'] * 100:.1f} %",
         f"ops ({sum(result['op_counts'].values())}): {ops}",
         "parity: " + ("OK" if result["ok"] else "FAILED"),

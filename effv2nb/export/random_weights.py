@@ -41,8 +41,7 @@ def save_seeded(name: str, path, seed: int = 0, size: int | None = None) -> Path
     from safetensors.torch import save_file
 
     path = Path(path)
-    torch.manual_seed(seed)
-    model = models.load(name, weights="random")
+    model = models.load(name, weights="random", seed=seed)
     shrink_residual_branches(model)
     condition_random_model(model, size, seed=seed)
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}

@@ -10,10 +10,12 @@
 - ``stage_layout(tables)``: width (channels) against depth (layers) per stage, from
   ``arch.stage_table`` rows, Fused-MBConv and MBConv stages coloured apart.
 - ``progressive_bars(runs)``: fixed vs progressive training (``paper.progressive_experiment`` rows):
-  time and top-1, mean over seeds with the min-max range and each seed's value when there are several.
+  time (bars from 0) and top-1 (on an axis marked as cut), mean over seeds with the min-max range and
+  each seed's value when there are several, and the test set's binomial noise.
 """
 from __future__ import annotations
 
+import math
 import operator
 import statistics
 
@@ -221,30 +223,65 @@ def _input_size(rows) -> int:
 # ----------------------------------------------------------------------------- progressive learning
 
 
-def progressive_bars(runs: list, figsize=(9, 3.4)):
-    """Two panels (wall time, validation top-1) from ``paper.progressive_experiment`` rows: one bar per
-    schedule (mean over seeds); with several seeds, a min-max range and one dot per seed."""
+def progressive_bars(runs: list, figsize=(11.5, 3.6)):
+    """Two panels from ``paper.progressive_experiment`` rows, one column per schedule.
+
+    Left, training time: a bar (mean over seeds) on an axis from 0. Right, validation top-1: the mean as
+    a horizontal tick, on an axis cut below (marked as cut: no bars on it, so no bar length misleads).
+    With several seeds, whiskers span the seeds (min-max) and each seed is a dot (spread sideways so
+    equal values stay visible). Rows with ``n_val`` also get, on the top-1 panel, a grey band of
+    mean +- 1.96 binomial standard errors of a top-1 measured on ``n_val`` images (the test set's own noise).
+    """
+    from effv2nb.model.paper import binomial_se
+
     schedules = list(dict.fromkeys(r["schedule"] for r in runs))
     colors = ["#8c8c8c", "#2c7fb8", "#f4a259", "#b2df8a"]
-    fig, axes = plt.subplots(1, 2, figsize=figsize)
-    for ax, key, unit in zip(axes, ("seconds", "val_top1"), ("training time (s)", "validation top-1 (%)")):
-        for i, name in enumerate(schedules):
-            vals = [r[key] for r in runs if r["schedule"] == name]
-            mean = statistics.mean(vals)
-            err = None
-            if len(vals) > 1:
-                err = [[mean - min(vals)], [max(vals) - mean]]
-            ax.bar(i, mean, 0.6, color=colors[i % len(colors)], edgecolor="black", yerr=err, capsize=6)
-            if len(vals) > 1:
-                ax.plot([i] * len(vals), vals, "o", color="black", ms=3.5, zorder=3)
-            label = f"{mean:.1f}" + (f"\n({min(vals):.1f}-{max(vals):.1f})" if len(vals) > 1 else "")
-            ax.text(i, mean * 0.5, label, ha="center", va="center", fontsize=8.5,
-                    color="white" if i % len(colors) == 1 else "black")
-        ax.set_xticks(range(len(schedules)), schedules)
-        ax.set_ylabel(unit)
-        ax.set_ylim(0, 100 if key == "val_top1" else None)
     n = len({r["seed"] for r in runs})
-    spread = "bars: mean, whiskers: min-max, dots: each seed" if n > 1 else "one seed: no spread"
+    fig, (t_ax, a_ax) = plt.subplots(1, 2, figsize=figsize)
+    lows = []
+    for i, name in enumerate(schedules):
+        rows = [r for r in runs if r["schedule"] == name]
+        color = colors[i % len(colors)]
+        jitter = [i + 0.12 * (k - (len(rows) - 1) / 2) / max(1, len(rows) - 1) * 2 for k in range(len(rows))]
+        for ax, key in ((t_ax, "seconds"), (a_ax, "val_top1")):
+            vals = [r[key] for r in rows]
+            mean = statistics.mean(vals)
+            err = [[mean - min(vals)], [max(vals) - mean]] if len(vals) > 1 else None
+            if ax is t_ax:
+                ax.bar(i, mean, 0.6, color=color, edgecolor="black", yerr=err, capsize=6)
+                ax.text(i, mean * 0.5, f"{mean:.1f} s", ha="center", va="center", fontsize=8.5,
+                        color="white" if i % len(colors) == 1 else "black")
+            else:
+                if "n_val" in rows[0]:
+                    half = 1.96 * binomial_se(mean, rows[0]["n_val"])
+                    ax.bar(i, 2 * half, 0.5, bottom=mean - half, color="0.85", edgecolor="none", zorder=1,
+                           label=f"mean \u00b1 1.96 binomial SE\n(noise of {rows[0]['n_val']} test images)" if i == 0 else None)
+                    lows.append(mean - half)
+                ax.plot([i - 0.25, i + 0.25], [mean, mean], color=color, lw=3, zorder=2,
+                        label="mean over seeds" if i == 0 else None)
+                if err:
+                    ax.errorbar(i, mean, yerr=err, fmt="none", ecolor="black", capsize=8, lw=1.2, zorder=3,
+                                label="min-max over seeds" if i == 0 else None)
+                ax.text(i + 0.3, mean, f"{mean:.2f}" + (f"\n({min(vals):.2f}-{max(vals):.2f})" if err else ""),
+                        va="center", fontsize=8)
+                lows.append(min(vals))
+            if len(vals) > 1:
+                ax.plot(jitter, vals, "o", color="black", ms=3.5, zorder=4,
+                        label="one seed" if (i == 0 and ax is a_ax) else None)
+    for ax, unit in ((t_ax, "training time (s)"), (a_ax, "validation top-1 (%)")):
+        ax.set_xticks(range(len(schedules)), schedules)
+        ax.set_xlim(-0.6, len(schedules) - 0.1)
+        ax.set_ylabel(unit)
+    t_ax.set_ylim(0, None)
+    lo = max(0.0, math.floor(min(lows)) - 1.0)
+    a_ax.set_ylim(lo, 100.0)
+    if lo > 0:   # the cut, marked: a break on the axis and a line saying where it starts
+        kw = dict(transform=a_ax.transAxes, color="black", clip_on=False, lw=1)
+        for dy in (0.0, 0.025):
+            a_ax.plot([-0.025, 0.025], [dy - 0.01, dy + 0.01], **kw)
+        a_ax.text(0.02, 0.03, f"axis cut: starts at {lo:g} %", transform=a_ax.transAxes, fontsize=7.5, color="0.3")
+    a_ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    spread = "whiskers: min-max over seeds, dots: each seed" if n > 1 else "one seed: no spread"
     fig.suptitle(f"fixed vs progressive image size, tiny on the digits, {n} seed{'s' if n > 1 else ''} ({spread})", fontsize=9)
     fig.tight_layout()
     return fig

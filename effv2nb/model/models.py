@@ -11,7 +11,8 @@ Weight resolution for ``load(name, weights="auto")``, in order:
    for the timm models: timm's pretrained weights if already in the local hub cache, or
    downloaded when the hub is reachable (checked with a 2-second connect, never a hang;
    skipped when ``HF_HUB_OFFLINE=1``);
-4. random initialisation — and the model says so.
+4. random initialisation — and the model says so. The draw is seeded (``load(..., seed=0)``), so two
+   runs without weights build the same model; the global torch RNG is left as it was.
 
 A ``.safetensors`` file whose metadata holds ``effv2nb_weights: random`` (written by
 ``effv2nb.export.random_weights.save_seeded``: random but seeded weights, the CI path of the ImageNet
@@ -164,12 +165,15 @@ def _timm_cached_file(model: nn.Module):
     return None
 
 
-def _build(name: str) -> nn.Module:
-    if name == "tiny":
-        return build_tiny()
-    import timm
+def _build(name: str, seed: int = 0) -> nn.Module:
+    """The architecture with its random initialisation drawn from ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name == "tiny":
+            return build_tiny()
+        import timm
 
-    return timm.create_model(name, pretrained=False)
+        return timm.create_model(name, pretrained=False)
 
 
 def _make_info(model, name, weights, trained):
@@ -182,15 +186,16 @@ def _make_info(model, name, weights, trained):
         num_classes=int(getattr(model, "num_classes", cfg.get("num_classes", 1000))))
 
 
-def load(name: str, weights="auto") -> nn.Module:
+def load(name: str, weights="auto", seed: int = 0) -> nn.Module:
     """Build ``name`` in eval mode with weights resolved as the module docstring says.
 
-    ``weights``: a path, ``"auto"`` (resolution order above) or ``"random"``.
-    The result carries ``model.effv2nb_info`` (see ``info``).
+    ``weights``: a path, ``"auto"`` (resolution order above) or ``"random"``. ``seed``: the random
+    initialisation's seed (what a model without weights keeps). The result carries
+    ``model.effv2nb_info`` (see ``info``).
     """
     if name not in MODEL_NAMES:
         raise Effv2nbError(f"unknown model '{name}'; choose one of {', '.join(MODEL_NAMES)}")
-    model = _build(name)
+    model = _build(name, seed)
     explicit = None if weights in ("auto", "random", None) else weights
     env = os.environ.get(WEIGHTS_ENV) if weights == "auto" else None
 
@@ -202,13 +207,13 @@ def load(name: str, weights="auto") -> nn.Module:
         if not trained:
             source = "seeded random weights, " + source
     elif weights == "random":
-        source, trained = "random initialisation (asked for)", False
+        source, trained = f"random initialisation, seed {seed} (asked for)", False
     elif name == "tiny":
         if TINY_WEIGHTS.is_file():
             apply_state_dict(model, read_state_dict(TINY_WEIGHTS), name, TINY_WEIGHTS)
             source, trained = f"bundled {TINY_WEIGHTS.name} (trained on scikit-learn digits)", True
         else:
-            source, trained = "random initialisation (bundled weights missing: run train-tiny)", False
+            source, trained = f"random initialisation, seed {seed} (bundled weights missing: run train-tiny)", False
     else:
         cached = _timm_cached_file(model)
         if cached:
@@ -220,7 +225,7 @@ def load(name: str, weights="auto") -> nn.Module:
             model = timm.create_model(name, pretrained=True)
             source, trained = f"timm pretrained {model.pretrained_cfg.get('hf_hub_id')} (downloaded)", True
         else:
-            source, trained = ("random initialisation (no local weights, no cached timm weights, hub offline; "
+            source, trained = (f"random initialisation, seed {seed} (no local weights, no cached timm weights, hub offline; "
                                f"set {WEIGHTS_ENV} or pass a path)"), False
     model.eval()
     model.effv2nb_info = _make_info(model, name, source, trained)

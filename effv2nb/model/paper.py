@@ -18,6 +18,7 @@ shared 2-core machine two intra-op threads per process make timings swing by 5-1
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -246,14 +247,16 @@ def progressive_experiment(epochs: int | None = None, seeds=None, total_stages: 
                            setting: ProgressiveSetting = TINY_PROGRESSIVE, progress: bool = False,
                            n_threads: int = 1, log=None) -> list:
     """Train ``tiny`` on the digits with a fixed 64 px size and with a progressive schedule (size and
-    regularisation together, Algorithm 1), same epochs (hence the same number of steps) and seeds. Rows: schedule, seed, seconds, val_top1, sizes.
+    regularisation together, Algorithm 1), same epochs (hence the same number of steps) and seeds.
+    Rows: schedule, seed, seconds, val_top1, n_val, wrong (validation indices it gets wrong), sizes,
+    dropout, augment. Each seed sets the initial weights, the batch order, the augmentation and dropout.
     With fewer epochs than ``total_stages``, there is one stage per epoch. ``log``: where the time
     estimate goes after the first training run (``effv2nb.core.estimate``; ``print`` in notebook 01)."""
     from effv2nb.core.estimate import Estimate
     from effv2nb.model.train import train_tiny
 
     epochs = sized(8, 2) if epochs is None else epochs
-    seeds = sized((0, 1, 2), (0,)) if seeds is None else tuple(seeds)
+    seeds = sized((0, 1, 2, 3, 4), (0,)) if seeds is None else tuple(seeds)
     total_stages = max(1, min(total_stages, epochs))      # at least one epoch per stage
     schedules = {"fixed 64 px": (None, None),
                  "progressive": (epoch_size_schedule(epochs, total_stages, setting),
@@ -268,6 +271,7 @@ def progressive_experiment(epochs: int | None = None, seeds=None, total_stages: 
                                      progress=progress)
                 res = hist[-1]
                 rows.append(dict(schedule=name, seed=seed, seconds=res["seconds"], val_top1=res["val_top1"],
+                                 n_val=res["n_val"], wrong=res["val_wrong"],
                                  sizes=[h["size"] for h in hist[:-1]],
                                  dropout=[h["dropout"] for h in hist[:-1]],
                                  augment=[h["augment"] for h in hist[:-1]]))
@@ -281,4 +285,43 @@ def summarize(rows: list, key: str) -> dict:
     for name in dict.fromkeys(r["schedule"] for r in rows):
         vals = [r[key] for r in rows if r["schedule"] == name]
         out[name] = (statistics.mean(vals), max(vals) - min(vals), len(vals))
+    return out
+
+
+def binomial_se(top1: float, n: int) -> float:
+    """Standard error, in points, of a top-1 rate (%) measured on ``n`` images: 100 sqrt(p (1 - p) / n)."""
+    p = top1 / 100.0
+    return 100.0 * math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
+def compare_schedules(rows: list, base: str = "fixed 64 px", other: str = "progressive") -> dict:
+    """``other`` against ``base`` from ``progressive_experiment`` rows, with the two kinds of noise.
+
+    - ``seed spread``: per schedule ``top1`` (per seed), ``mean``, ``spread`` (max - min over seeds) and
+      ``disagree``: validation images that some seeds get right and others wrong (0 would mean the
+      seeds did not change the model: a seed that is not applied);
+    - ``diffs``: per seed, other - base in points, and ``diff`` their mean;
+    - test-set noise: ``diff_se``, the paired standard error of ``diff`` over the ``n_val`` images
+      (per image, the share of seeds right with ``other`` minus that with ``base``);
+    - ``verdict``: ``"lost"`` / ``"gained"`` when |diff| > 2 diff_se and, with several seeds, every seed
+      moved the same way; else ``"within the noise"``.
+    """
+    seeds = sorted({r["seed"] for r in rows})
+    n = rows[0]["n_val"]
+    out = {"seeds": seeds, "n_val": n}
+    right = {}
+    for name in (base, other):
+        rs = {r["seed"]: r for r in rows if r["schedule"] == name}
+        top1 = [rs[s]["val_top1"] for s in seeds]
+        wrong_sets = [set(rs[s]["wrong"]) for s in seeds]
+        out[name] = dict(top1=top1, mean=statistics.mean(top1), spread=max(top1) - min(top1),
+                         disagree=len(set.union(*wrong_sets) - set.intersection(*wrong_sets)))
+        right[name] = [sum(i not in w for w in wrong_sets) / len(seeds) for i in range(n)]
+    per_image = [b - a for a, b in zip(right[base], right[other])]
+    diffs = [b - a for a, b in zip(out[base]["top1"], out[other]["top1"])]
+    diff = 100.0 * statistics.mean(per_image)
+    diff_se = 100.0 * (statistics.stdev(per_image) / math.sqrt(n) if n > 1 else 0.0)
+    same_way = len(seeds) == 1 or all(d < 0 for d in diffs) or all(d > 0 for d in diffs)
+    verdict = ("lost" if diff < 0 else "gained") if abs(diff) > 2 * diff_se and same_way and diff else "within the noise"
+    out.update(diffs=diffs, diff=diff, diff_se=diff_se, verdict=verdict)
     return out

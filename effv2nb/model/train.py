@@ -54,18 +54,24 @@ def augment(x: torch.Tensor, gen: torch.Generator, size_scale=None, strength: fl
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int = 200) -> tuple:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int = 200, wrong: bool = False) -> tuple:
+    """(top-1 %, top-5 %) of ``model`` on ``x``; with ``wrong=True`` also the indices it gets wrong (top-1)."""
     model.eval()
     from effv2nb.core.metrics import topk_rates
 
     logits = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
-    return topk_rates(logits.numpy(), y.numpy())
+    rates = topk_rates(logits.numpy(), y.numpy())
+    if not wrong:
+        return rates
+    return (*rates, torch.nonzero(logits.argmax(1) != y).flatten().tolist())
 
 
 def train_tiny(epochs=DEFAULTS["epochs"], batch=DEFAULTS["batch"], lr=DEFAULTS["lr"],
                weight_decay=DEFAULTS["weight_decay"], seed=DEFAULTS["seed"], size_schedule=None,
                reg_schedule=None, progress=True):
-    """Train from scratch; returns ``(model, history)``.
+    """Train from scratch; returns ``(model, history)``: one entry per epoch, then the result
+    (``val_top1``, ``val_top5``, training ``seconds``, ``n_val`` and ``val_wrong``: the validation
+    indices it gets wrong, so that two runs can be compared image by image).
 
     ``size_schedule``: optional function ``epoch -> image size`` (progressive learning);
     by default every epoch trains at the native size.
@@ -103,8 +109,9 @@ def train_tiny(epochs=DEFAULTS["epochs"], batch=DEFAULTS["batch"], lr=DEFAULTS["
             total += loss.item() * len(idx)
         history.append({"epoch": epoch, "loss": total / len(xtr), "size": size or TINY_SIZE,
                         "dropout": model.drop_rate, "augment": strength})
-    top1, top5 = evaluate(model, xva, yva)
-    history.append({"val_top1": top1, "val_top5": top5, "seconds": time.perf_counter() - t0})
+    seconds = time.perf_counter() - t0
+    top1, top5, wrong = evaluate(model, xva, yva, wrong=True)
+    history.append({"val_top1": top1, "val_top5": top5, "seconds": seconds, "n_val": len(yva), "val_wrong": wrong})
     model.eval()
     return model, history
 

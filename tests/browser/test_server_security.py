@@ -71,8 +71,14 @@ def test_kernels_bind_loopback_and_sign_messages(lab_server):
         info = json.loads(conn.read_text())
         assert info["ip"] == "127.0.0.1" and info["transport"] == "tcp"
         assert info["key"] and info["signature_scheme"].startswith("hmac-")
-        for name in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
-            addrs = _listening(int(info[name]))
+        names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+        # the connection file is written before the kernel binds: wait until every port listens
+        seen = {name: _listening(int(info[name])) for name in names}
+        while not all(seen.values()) and time.monotonic() < deadline + 30:
+            time.sleep(0.2)
+            seen = {name: _listening(int(info[name])) for name in names}
+        assert all(seen.values()), f"kernel ports with no listening socket: {[n for n, a in seen.items() if not a]}"
+        for name, addrs in seen.items():
             assert all(ipaddress.ip_address(a).is_loopback for a in addrs), (name, addrs)
     finally:
         _request(lab_server, f"api/kernels/{kernel['id']}", "DELETE")
