@@ -17,7 +17,7 @@ def prefix(tmp_path_factory):
 
 
 def test_vamp_like_run(prefix, capsys):
-    assert main(["bench", "--model-prefix", prefix, "-i", "3", "-p", "2", "-b", "2", "-s", "3,64,64"]) == 0
+    assert main(["bench", "--model-prefix", prefix, "--iterations", "3", "--instances", "2", "-b", "2", "-s", "3,64,64"]) == 0
     out = capsys.readouterr().out
     assert "instances 2, batch 2, iterations 3" in out
     tput = float(re.search(r"throughput: ([\d.]+) images/s", out).group(1))
@@ -27,13 +27,14 @@ def test_vamp_like_run(prefix, capsys):
 
 def test_with_device_preprocessing(prefix, capsys):
     vdsp = DATA_DIR / "configs" / "tiny-vdsp_params.json"
-    assert main(["bench", "--model-prefix", prefix, "--vdsp-params", str(vdsp), "-i", "2"]) == 0
+    assert main(["bench", "--model-prefix", prefix, "--vdsp-params", str(vdsp), "--iterations", "2"]) == 0
     assert "host vdsp preprocessing" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["-s", "3x64"], "--shape"),
-    (["-b", "0"], "--batch"),
+    (["-s", "3x64"], "-s: must be C,H,W"),          # the flag as the user wrote it
+    (["--shape", "3x64"], "--shape: must be C,H,W"),
+    (["-b", "0"], "-b must be at least 1"),
 ])
 def test_bad_arguments_are_one_line(prefix, capsys, argv, needle):
     assert main(["bench", "--model-prefix", prefix, *argv]) == 2
@@ -54,3 +55,11 @@ def test_compare_quick_prints_the_three_ratios(capsys):
     assert all(float(v) > 0 for v in ratios.values())
     for name in ("torch_eager", "ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best"):
         assert re.search(rf"^{name}\s+1\s", out, flags=re.M) and re.search(rf"^{name}\s+8\s", out, flags=re.M)
+
+
+@pytest.mark.parametrize("flag", ["-i", "-p"])
+def test_former_short_options_are_refused_pointing_at_vamp(prefix, capsys, flag):
+    """bench's -i / -p meant iterations / instances; the vendor's meanings are vamp's, so they are refused."""
+    assert main(["bench", "--model-prefix", prefix, flag, "3"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m effv2nb vamp" in err and "--iterations" in err and len(err.strip().splitlines()) == 1

@@ -59,7 +59,7 @@ def test_percentiles_are_those_of_the_measured_batches(clock):
 
 def test_cli_prints_them(clock, monkeypatch, capsys):
     monkeypatch.setattr(runtime, "open_runner", lambda *a, **k: TimedRunner(clock, _durations()))
-    assert main(["bench", "--model-prefix", "unused", "-i", "100", "-b", "2", "-s", "3,8,8"]) == 0
+    assert main(["bench", "--model-prefix", "unused", "--iterations", "100", "-b", "2", "-s", "3,8,8"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"p50 50\.50 p90 90\.10 p99 99\.01\b", out), out
     assert "throughput: 39.60 images/s" in out

@@ -241,6 +241,11 @@ COMMANDS = {
                               ["npz-decode", ctx["inputs"]["datalist"], ctx["inputs"]["vamp_out"],
                                _base(ctx, fresh) / "result.txt", DIGITS_DIR / "labels.txt"], capsys),
                           _base),
+    "vamp_datalist": Command(lambda ctx: None,
+                             lambda ctx, fresh, capsys: _cli(
+                                 ["vamp", "-m", PREFIX, "--vdsp_params", VDSP, "-i", "2", "-b", "2", "--datalist",
+                                  ctx["inputs"]["datalist"], "--path_output", _base(ctx, fresh) / "out"], capsys),
+                             _base),
     "editor_save": Command(_editor_setup, _editor_run, _base),
     "train_tiny": Command(lambda ctx: None,
                           lambda ctx, fresh, capsys: _cli(

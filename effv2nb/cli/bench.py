@@ -1,17 +1,19 @@
-"""``python -m effv2nb bench``: notebook 06's measurements from the command line.
+"""``python -m effv2nb bench``: notebook 06's measurements from the command line (the suite's own comparisons).
 
-``bench --model-prefix PREFIX --iterations N --instances P --batch B --shape 3,H,W`` runs a compiled
-model the way the vendor's ``vamp`` does (``effv2nb.bench.timing.vamp_run``); ``bench --compare --model
-NAME --size N`` compares precisions and runtimes interleaved (``effv2nb.bench.variants``).
+``bench --compare --model NAME --size N`` compares precisions and runtimes interleaved
+(``effv2nb.bench.variants``); ``bench --model-prefix PREFIX --iterations N --instances P --batch B --shape
+3,H,W`` times one compiled model (``effv2nb.bench.timing.vamp_run``). The vendor's ``vamp`` flags are
+``python -m effv2nb vamp``'s: bench's former ``-i`` (iterations) and ``-p`` (instances) meant something
+else there, so they are refused in one line that says so, not silently re-read.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
-import numpy as np
-
 from effv2nb.bench.timing import vamp_run
+from effv2nb.bench.vamp import WithHostPreprocess, parse_shape
 from effv2nb.bench.variants import compare_variants, format_compare
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.formats.vdsp import load_vdsp
@@ -20,8 +22,9 @@ from effv2nb.formats.vdsp import load_vdsp
 def add_arguments(p):
     p.add_argument("--model-prefix", help="compiled model prefix (<workspace>/<name>/mod)")
     p.add_argument("--vdsp-params", help="vdsp JSON: host preprocessing is timed with each batch")
-    p.add_argument("--iterations", "-i", type=int, default=20)
-    p.add_argument("--instances", "-p", type=int, default=1)
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--instances", type=int, default=1)
+    p.add_argument("-i", "-p", dest="vamp_short", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--batch", "-b", type=int, default=1)
     p.add_argument("--shape", "-s", default=None, help="C,H,W (default: the model's input)")
     p.add_argument("--backend", default="ort", choices=("ort", "torch", "vsx"))
@@ -35,15 +38,11 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="with --compare: a short run (proves it works)")
 
 
-def _parse_shape(text):
-    try:
-        c, h, w = (int(v) for v in str(text).replace("[", "").replace("]", "").split(","))
-    except ValueError:
-        raise Effv2nbError(f"--shape must be C,H,W, got '{text}'", where="--shape") from None
-    return c, h, w
-
-
 def run(args) -> int:
+    if args.vamp_short:
+        raise Effv2nbError("bench has no -i / -p: the vendor's -i (instances) and -p (processes) are "
+                           "'python -m effv2nb vamp'; here they are spelled --iterations and --instances",
+                           where="-i/-p")
     if args.compare:
         res = compare_variants(args.model, args.size, quick=args.quick, threads=args.threads or 2,
                                weights=args.weights, calib_dir=args.calib_dir, eval_dir=args.val_dir,
@@ -61,9 +60,11 @@ def run(args) -> int:
     threads = args.threads or max(1, (os.cpu_count() or 2) // args.instances)
     runners = [runtime.open_runner(args.backend, args.model_prefix, vdsp_path=args.vdsp_params, threads=threads)
                for _ in range(args.instances)]
-    shape = _parse_shape(args.shape) if args.shape else (3, *(runners[0].input_size or (224, 224)))
+    shape = parse_shape(args.shape, "--shape") if args.shape else (3, *(runners[0].input_size or (224, 224)))
     if args.vdsp_params:
-        runners = [_WithHostPreprocess(r, args.vdsp_params, shape) for r in runners]
+        vdsp = load_vdsp(args.vdsp_params)
+        frame = (3, int(shape[1] * 1.5), int(shape[2] * 1.5))
+        runners = [WithHostPreprocess(r, vdsp, frame, shape[1]) for r in runners]
     t = vamp_run(runners, args.batch, args.iterations, shape)
     print(f"config: backend {args.backend}, instances {args.instances}, batch {args.batch}, iterations "
           f"{args.iterations}, shape {list(shape)}, threads/instance {threads}"
@@ -72,25 +73,3 @@ def run(args) -> int:
     print(f"throughput: {t.throughput:.2f} images/s")
     print(f"latency per batch (ms): p50 {t.pct(50):.2f} p90 {t.pct(90):.2f} p99 {t.pct(99):.2f}")
     return 0
-
-
-class _WithHostPreprocess:
-    """Adds the vdsp preprocessing of B synthetic camera frames to each batch (as vamp's device does)."""
-
-    def __init__(self, runner, vdsp_path, shape):
-        from effv2nb.device import preprocess
-
-        self.runner, self.vdsp = runner, load_vdsp(vdsp_path)
-        h, w = shape[1], shape[2]
-        rng = np.random.default_rng(0)
-        self.frame = rng.integers(0, 256, (int(h * 1.5), int(w * 1.5), 3), dtype=np.uint8)
-        self.size = h
-
-    def run(self, x):
-        from effv2nb.device import preprocess
-
-        batch = np.stack([preprocess.apply(self.vdsp, self.frame, self.size) for _ in range(len(x))])
-        return self.runner.run(batch)
-
-    def describe(self):
-        return self.runner.describe() + " + host vdsp preprocessing"

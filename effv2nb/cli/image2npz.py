@@ -5,9 +5,9 @@ from effv2nb.device.npz import image2npz
 
 
 def add_arguments(parser):
-    parser.add_argument("--dataset-path", required=True, help="image folder DIR/<class folder>/<image>")
-    parser.add_argument("--target-path", required=True, help="output folder of npz files")
-    parser.add_argument("--text-path", required=True, help="datalist to write (one absolute npz path per line)")
+    parser.add_argument("--dataset-path", "--dataset_path", dest="dataset_path", required=True, help="image folder DIR/<class folder>/<image>")
+    parser.add_argument("--target-path", "--target_path", dest="target_path", required=True, help="output folder of npz files")
+    parser.add_argument("--text-path", "--text_path", dest="text_path", required=True, help="datalist to write (one absolute npz path per line)")
 
 
 def run(args) -> int:

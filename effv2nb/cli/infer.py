@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from effv2nb.cli.vendor_flags import DeviceAction
 from effv2nb.core import atomic
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.device import runtime
@@ -14,19 +15,19 @@ from effv2nb.formats.vdsp import load_vdsp, resolve
 
 
 def add_arguments(parser):
-    parser.add_argument("--file-path", required=True, help="an image, or a folder DIR/<class folder>/<image>")
-    parser.add_argument("--model-prefix", required=True,
+    parser.add_argument("--file-path", "--file_path", dest="file_path", required=True, help="an image, or a folder DIR/<class folder>/<image>")
+    parser.add_argument("--model-prefix", "--model_prefix_path", dest="model_prefix", required=True,
                         help="<workspace>/<name>/mod as compile writes it (ort runs PREFIX.onnx); "
                              "torch:<model name>[@weights] for --backend torch")
-    parser.add_argument("--vdsp-params", required=True, help="device preprocessing JSON (vdsp_params)")
-    parser.add_argument("--label-txt", default=None, help="class names, one per line in index order")
-    parser.add_argument("--save-dir", default="./output", help="folder for the result file")
-    parser.add_argument("--save-result-txt", default="result.txt", help="result file name inside --save-dir")
-    parser.add_argument("--infer-mode", choices=MODES, default="async")
+    parser.add_argument("--vdsp-params", "--vdsp_params_info", dest="vdsp_params", required=True, help="device preprocessing JSON (vdsp_params)")
+    parser.add_argument("--label-txt", "--label_txt", dest="label_txt", default=None, help="class names, one per line in index order")
+    parser.add_argument("--save-dir", "--save_dir", dest="save_dir", default="./output", help="folder for the result file")
+    parser.add_argument("--save-result-txt", "--save_result_txt", dest="save_result_txt", default="result.txt", help="result file name inside --save-dir")
+    parser.add_argument("--infer-mode", "--infer_mode", dest="infer_mode", choices=MODES, default="async")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--backend", choices=runtime.BACKENDS, default="ort")
-    parser.add_argument("--device-id", "--device", type=int, default=0, dest="device_id",
-                        help="device id (vsx backend)")
+    parser.add_argument("--device-id", "--device", type=int, default=0, dest="device_id", action=DeviceAction,
+                        help="device id (vsx backend; ignored by the ONNX Runtime stand-in)")
     parser.add_argument("--workers", type=int, default=None, help="decode threads in async mode")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--resume", action="store_true",

@@ -1,12 +1,13 @@
-"""Notebook 04, ``python -m effv2nb image2npz`` / ``npz-decode``: the vendor's step 5 (docs/vendor-files.md, section "npz path").
+"""Notebook 04, ``python -m effv2nb image2npz`` / ``vamp --datalist`` / ``npz-decode``: the vendor's step 5 (docs/vendor-files.md, section "npz path").
 
 The npz path of the vendor's step 5: ``image2npz``, a vamp stand-in, ``npz-decode``.
 
 - ``image2npz``: every image below ``--dataset-path`` decoded to RGB and stored as uint8 CHW under
   key ``input_0``, one ``.npz`` per image in a folder per class (``TARGET/<class>/<stem>.npz``);
   the datalist (``--text-path``) holds one absolute npz path per line.
-- ``run_datalist`` (stand-in for ``vamp --datalist``): preprocesses each ``input_0`` with the vdsp
-  op, runs a runner, writes ``OUTPUT/output_<line:06d>.npz`` with key ``output_0`` (the scores).
+- ``run_datalist`` (``python -m effv2nb vamp --datalist``, the stand-in for the vendor's): preprocesses each
+  ``input_0`` with the vdsp op, runs a runner (in ``-i`` instance threads), writes
+  ``OUTPUT/output_<line:06d>.npz`` with key ``output_0`` (the scores).
 - ``npz-decode DATALIST OUTPUT_DIR RESULT.txt [LABEL_TXT]``: output files sorted by file name
   (natural order: ``output_2`` before ``output_10``) correspond, in order, to the datalist lines;
   writes the result file (``effv2nb.formats.result_file``) with the npz paths as image paths (their parent
@@ -107,12 +108,25 @@ def output_files(output_dir) -> list:
     return sorted((p for p in d.iterdir() if p.suffix == ".npz"), key=_natural_key)
 
 
-def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
-    """vamp stand-in: ``input_0`` (uint8 CHW) -> vdsp preprocessing -> runner -> ``output_0`` per line."""
+def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8, instances: int = 1, part=(0, 1),
+                 latencies: list | None = None):
+    """vamp stand-in: ``input_0`` (uint8 CHW) -> vdsp preprocessing -> runner -> ``output_0`` per line.
+
+    ``instances`` threads share ``runner`` and take the batches in turn; ``part=(k, n)``: only every
+    n-th batch from the k-th (one of n processes). Each batch's seconds are appended to ``latencies``.
+    """
+    import concurrent.futures as cf
+    import time
+
+    from effv2nb.device.infer import check_sizes
+
     entries = read_datalist(datalist)
+    check_sizes(runner, vdsp)
     op = resolve(vdsp, runner.input_size) if runner.host_preprocess else None
     out_dir = Path(output_dir)
-    for i in range(0, len(entries), batch):
+    starts = list(range(0, len(entries), batch))[part[0]::part[1]]
+
+    def one(i):
         items = []
         for e in entries[i:i + batch]:
             chw = _load_npz(e, INPUT_KEY)
@@ -121,9 +135,20 @@ def run_datalist(runner, datalist, output_dir, vdsp, batch: int = 8):
                                    f"{tuple(chw.shape)}", e)
             hwc = chw.transpose(1, 2, 0)
             items.append(preprocess.apply(op, hwc) if op is not None else hwc)
+        t0 = time.perf_counter()
         scores = runner.run(np.stack(items)) if op is not None else runner.run_images(items)
+        seconds = time.perf_counter() - t0
         for j, s in enumerate(scores):
             _save_npz(out_dir / f"output_{i + j:06d}.npz", **{OUTPUT_KEY: np.asarray(s, dtype=np.float32)})
+        return seconds
+
+    if instances <= 1:
+        times = [one(i) for i in starts]
+    else:
+        with cf.ThreadPoolExecutor(max_workers=instances) as pool:
+            times = list(pool.map(one, starts))
+    if latencies is not None:
+        latencies.extend(times)
     return out_dir
 
 
