@@ -4,11 +4,13 @@
 
 Everything is measured in this one run, on the same machine, so the figures that matter are ratios:
 
-1. ``infer`` (the command, as a user runs it: streaming, async decode threads) at batch 1 and batch 8,
-   each between two measurements of the model alone on the same preprocessed images
-   (``effv2nb.device.infer.model_only``): ``infer / model`` is the share of the model's rate the
-   command reaches. The rate of each ``infer`` is the one it prints (first image to last, the model
-   already loaded).
+1. The pipeline ``infer`` runs (``effv2nb.device.infer_file.infer_to_file``: streaming, async decode
+   threads) at batch 1 and batch 8, against the model alone on the same preprocessed images
+   (``effv2nb.device.infer.model_only``), in ``--rounds`` alternating rounds — model, pipeline on the
+   next ``--round-images`` images, model — because the speed of a shared machine drifts by more than
+   the effect measured: the median of the per-round ratios is the share of the model's rate the
+   pipeline reaches. Then the command itself (a process, as a user runs it) on ``--small`` images,
+   the rate it prints, and the model alone just after.
 2. Peak RSS of ``infer`` (``wait4``'s ``ru_maxrss`` of that process alone) on ``--small`` and on
    ``--images`` images: flat memory means the two are within 10 %.
 3. ``--cluster local:2`` against serial on ``--small`` images: images/s of each, same result file.
@@ -71,6 +73,9 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=288)
     ap.add_argument("--model", default="efficientnetv2_rw_t")
     ap.add_argument("--work", default=str(REPO / "build" / "imagenet_scale"))
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of model alone / pipeline")
+    ap.add_argument("--round-images", type=int, default=160, help="images in each round's pipeline run")
+    ap.add_argument("--only", choices=("ratio", "all"), default="all", help="ratio: step 1 alone")
     args = ap.parse_args()
 
     from effv2nb.core import cpu
@@ -107,18 +112,32 @@ def main() -> int:
     vdsp = load_vdsp(vdsp_path)
     base = ["--model-prefix", onnx.with_suffix(""), "--vdsp-params", vdsp_path]
 
-    # 1. infer vs the model alone, batch 1 and 8
+    # 1. the pipeline vs the model alone, batch 1 and 8, in alternating rounds (the machine's speed drifts)
+    from effv2nb.device.infer_file import infer_to_file
+
     runner = runtime.OrtRunner(onnx)
-    sample = list_images(small)[:48]
+    sample = list_images(small)[:64]
+    files = list_images(small)
     for batch in (1, 8):
-        m1 = infer.model_only(runner, sample, vdsp, batch=batch)
+        ratios = []
+        for r in range(args.rounds):
+            chunk = files[r * args.round_images:(r + 1) * args.round_images]
+            m1 = infer.model_only(runner, sample, vdsp, batch=batch)
+            _, st = infer_to_file(runner, chunk, vdsp, work / "out_rounds" / "result.txt", batch=batch,
+                                  progress=False, log=lambda _line: None)
+            m2 = infer.model_only(runner, sample, vdsp, batch=batch)
+            ratios.append(st.images_per_s / ((m1 + m2) / 2))
+        ratios.sort()
+        print(f"batch {batch}: pipeline / model alone over {args.rounds} rounds of {args.round_images} images: "
+              f"median {ratios[len(ratios) // 2]:.3f} (min {ratios[0]:.3f}, max {ratios[-1]:.3f})")
         rc, out, _, _, _ = run_infer(["--file-path", small, *base, "--save-dir", work / f"out_b{batch}",
                                       "--batch", batch, "--infer-mode", "async"])
-        m2 = infer.model_only(runner, sample, vdsp, batch=batch)
-        r = rate_of(out)
-        print(f"batch {batch}: model alone {m1:.2f} / {m2:.2f} images/s, infer {r:.2f} images/s "
-              f"({args.small} images): infer/model = {r / ((m1 + m2) / 2):.3f}")
+        m = infer.model_only(runner, sample, vdsp, batch=batch)
+        print(f"batch {batch}: the command on {args.small} images {rate_of(out):.2f} images/s, the model alone "
+              f"just after {m:.2f} images/s ({rate_of(out) / m:.3f})")
     runner.close()
+    if args.only == "ratio":
+        return 0
 
     # 2. peak memory at two folder sizes (batch 8)
     rss, rates = {}, {}

@@ -38,3 +38,26 @@ def tiny_int8_env(work, val_limit=40, n_calib=20):
     ev = eval_sets.load_eval_set(DIGITS_DIR / "val", vdsp, models.info(model).labels(), 64, limit=val_limit)
     calib = eval_sets.calibration_arrays(DIGITS_DIR / "calib", vdsp, 64, n=n_calib)
     return work, fp32, ev, calib, onnx_eval.ort_run(fp32, ev.x)
+
+
+TINY_PREFIX = DATA_DIR / "tiny_64"
+TINY_VDSP = CONFIGS / "tiny-vdsp_params.json"
+
+
+def photos_and_digits(root, photos: int):
+    """``root/photos``: ImageNet-sized JPEGs in synset folders (one per class), ``root/digits``: the 400
+    validation digits. The tiny model takes any picture at 64 px, so ``infer`` runs on both kinds."""
+    import shutil
+
+    from effv2nb.core.settings import DIGITS_DIR
+    from effv2nb.data.imagenet_like import make_folder
+
+    make_folder(root / "photos", photos)
+    shutil.copytree(DIGITS_DIR / "val", root / "digits")
+    return root
+
+
+def tiny_infer_argv(src, out, *extra):
+    """``infer`` on the shipped tiny model, batch 4, quiet."""
+    return ["infer", "--file-path", str(src), "--model-prefix", str(TINY_PREFIX), "--vdsp-params", str(TINY_VDSP),
+            "--save-dir", str(out), "--no-progress", "--batch", "4", *extra]

@@ -15,27 +15,23 @@ from pathlib import Path
 
 import pytest
 
+from helpers import TINY_PREFIX, TINY_VDSP, photos_and_digits, tiny_infer_argv
+
 from effv2nb.cli.main import main
 from effv2nb.cluster import connect
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR, REPO_DIR
-from effv2nb.data.imagenet_like import make_folder
 
-PREFIX = DATA_DIR / "tiny_64"
-VDSP = DATA_DIR / "configs" / "tiny-vdsp_params.json"
+PREFIX, VDSP = TINY_PREFIX, TINY_VDSP
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """One ImageNet-sized JPEG per class in 40 synset folders, plus the 400 validation digits."""
-    root = tmp_path_factory.mktemp("cluster_src")
-    make_folder(root / "photos", 40)
-    shutil.copytree(DIGITS_DIR / "val", root / "digits")
-    return root
+    return photos_and_digits(tmp_path_factory.mktemp("src"), 40)
 
 
 def _argv(src, out, *extra):
-    return ["infer", "--file-path", str(src), "--model-prefix", str(PREFIX), "--vdsp-params", str(VDSP),
-            "--save-dir", str(out), "--no-progress", "--batch", "4", *extra]
+    return tiny_infer_argv(src, out, *extra)
 
 
 @pytest.fixture(scope="module")

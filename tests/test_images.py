@@ -1,5 +1,6 @@
 """Image decoding: odd but valid images work; broken and hostile ones are refused in one line."""
 import io
+from pathlib import Path
 import struct
 import zlib
 
@@ -92,3 +93,58 @@ def test_bad_images_are_refused_by_name(tmp_path, name, data):
 def test_missing_file(tmp_path):
     with pytest.raises(Effv2nbError, match="cannot read"):
         read_image(tmp_path / "absent.png")
+
+
+# ---------------------------------------------------------------- read_rgb: OpenCV for plain JPEGs, the same pixels
+def _jpegs(tmp_path):
+    """Real photos, ImageNet-like JPEGs, and the cases that must go Pillow's way."""
+    import matplotlib
+    import sklearn.datasets
+    from PIL import Image
+
+    from effv2nb.data.imagenet_like import make_folder
+    from effv2nb.data.datasets import list_images
+
+    photos = sorted(Path(sklearn.datasets.__file__).parent.joinpath("images").glob("*.jpg"))
+    photos.append(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    photos += list_images(make_folder(tmp_path / "inl", 6))
+    rgb = np.asarray(Image.open(photos[0]).convert("RGB"))
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.jpg", quality=92)
+    Image.fromarray(rgb).save(tmp_path / "progressive.jpg", quality=85, progressive=True)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                            # rotate 90 degrees on display
+    Image.fromarray(rgb).save(tmp_path / "rotated.jpg", quality=90, exif=exif)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    (tmp_path / "trailing.jpg").write_bytes(photos[0].read_bytes() + b"\x00\x00\n")
+    return photos + [tmp_path / n for n in ("grey.jpg", "progressive.jpg", "cmyk.jpg", "rotated.jpg", "photo.png",
+                                            "trailing.jpg")]
+
+
+def test_read_rgb_gives_read_images_pixels(tmp_path):
+    from effv2nb.data.images import _decode_plain_jpeg, read_image, read_rgb
+
+    fast = 0
+    for p in _jpegs(tmp_path):
+        a, b = read_rgb(p), np.asarray(read_image(p))
+        assert a.dtype == np.uint8 and a.shape == b.shape and np.array_equal(a, b), p.name
+        fast += _decode_plain_jpeg(p.read_bytes()) is not None
+    assert fast >= 10                                           # the photos did take OpenCV's way
+    for name in ("cmyk.jpg", "rotated.jpg", "photo.png"):
+        assert _decode_plain_jpeg((tmp_path / name).read_bytes()) is None, name
+
+
+def test_read_rgb_refuses_what_read_image_refuses(tmp_path):
+    from effv2nb.core.errors import Effv2nbError
+    from effv2nb.data.images import read_image, read_rgb
+
+    photo = _jpegs(tmp_path)[0].read_bytes()
+    cases = {"truncated.jpg": photo[: len(photo) // 2], "empty.jpg": b"", "text.jpg": b"\xff\xd8 not a jpeg \xff\xd9"}
+    for name, data in cases.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        with pytest.raises(Effv2nbError) as slow:
+            read_image(p)
+        with pytest.raises(Effv2nbError) as fast:
+            read_rgb(p)
+        assert str(fast.value) == str(slow.value), name

@@ -14,27 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from helpers import TINY_PREFIX, TINY_VDSP, photos_and_digits, tiny_infer_argv
+
 from effv2nb.cli.main import main
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR, REPO_DIR
-from effv2nb.data.imagenet_like import make_folder
 from effv2nb.device.journal import partial_path, state_path
 
-PREFIX = DATA_DIR / "tiny_64"
-VDSP = DATA_DIR / "configs" / "tiny-vdsp_params.json"
+PREFIX, VDSP = TINY_PREFIX, TINY_VDSP
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """Digits plus ImageNet-sized JPEGs in synset folders (the tiny model takes any picture at 64 px)."""
-    root = tmp_path_factory.mktemp("resume_src")
-    make_folder(root / "photos", 48)
-    (root / "digits").symlink_to(DIGITS_DIR / "val", target_is_directory=True)
-    return root
+    """One ImageNet-sized JPEG per class in 48 synset folders, plus the 400 validation digits."""
+    return photos_and_digits(tmp_path_factory.mktemp("src"), 48)
 
 
 def _argv(src, out, *extra):
-    return ["infer", "--file-path", str(src), "--model-prefix", str(PREFIX), "--vdsp-params", str(VDSP),
-            "--save-dir", str(out), "--no-progress", "--batch", "4", "--infer-mode", "sync", *extra]
+    return tiny_infer_argv(src, out, "--infer-mode", "sync", *extra)
 
 
 def _env():

@@ -15,14 +15,19 @@ from effv2nb.formats.vdsp import load_vdsp, resolve
 
 
 def add_arguments(parser):
-    parser.add_argument("--file-path", "--file_path", dest="file_path", required=True, help="an image, or a folder DIR/<class folder>/<image>")
+    parser.add_argument("--file-path", "--file_path", dest="file_path", required=True,
+                        help="an image, or a folder DIR/<class folder>/<image>")
     parser.add_argument("--model-prefix", "--model_prefix_path", dest="model_prefix", required=True,
                         help="<workspace>/<name>/mod as compile writes it (ort runs PREFIX.onnx); "
                              "torch:<model name>[@weights] for --backend torch")
-    parser.add_argument("--vdsp-params", "--vdsp_params_info", dest="vdsp_params", required=True, help="device preprocessing JSON (vdsp_params)")
-    parser.add_argument("--label-txt", "--label_txt", dest="label_txt", default=None, help="class names, one per line in index order")
-    parser.add_argument("--save-dir", "--save_dir", dest="save_dir", default="./output", help="folder for the result file")
-    parser.add_argument("--save-result-txt", "--save_result_txt", dest="save_result_txt", default="result.txt", help="result file name inside --save-dir")
+    parser.add_argument("--vdsp-params", "--vdsp_params_info", dest="vdsp_params", required=True,
+                        help="device preprocessing JSON (vdsp_params)")
+    parser.add_argument("--label-txt", "--label_txt", dest="label_txt", default=None,
+                        help="class names, one per line in index order")
+    parser.add_argument("--save-dir", "--save_dir", dest="save_dir", default="./output",
+                        help="folder for the result file")
+    parser.add_argument("--save-result-txt", "--save_result_txt", dest="save_result_txt", default="result.txt",
+                        help="result file name inside --save-dir")
     parser.add_argument("--infer-mode", "--infer_mode", dest="infer_mode", choices=MODES, default="async")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--backend", choices=runtime.BACKENDS, default="ort")

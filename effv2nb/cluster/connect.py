@@ -37,6 +37,7 @@ class Cluster:
     spec: str
     client: object
     local: object = None
+    quiet: object = None         # the log levels to put back on close (``_quiet``)
 
     @property
     def dashboard(self) -> str | None:
@@ -58,6 +59,8 @@ class Cluster:
         self.client.close()
         if self.local is not None:
             self.local.close()
+        for logger, level in (self.quiet or {}).items():
+            logger.setLevel(level)
 
     def __enter__(self):
         return self
@@ -74,6 +77,18 @@ def _dashboard_address() -> str | None:
     return "127.0.0.1:0"
 
 
+def _quiet() -> dict:
+    """The embedded cluster's scheduler runs in this process: its INFO lines (ports, workers coming and
+    going) would fill a notebook's output. Warnings and errors still show (bokeh's: errors only; its
+    warning that the dashboard accepts any Origin header says what every local Dask dashboard does, and
+    this one listens on 127.0.0.1 only); ``close`` restores the levels."""
+    levels = {"distributed": logging.WARNING, "bokeh": logging.ERROR}
+    old = {logging.getLogger(name): logging.getLogger(name).level for name in levels}
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    return old
+
+
 def open_cluster(spec: str, where: str = "--cluster") -> Cluster:
     """Start (``local:N``) or reach (``tcp://HOST:PORT``) a cluster, or one ``Effv2nbError`` line."""
     spec = str(spec).strip()
@@ -86,9 +101,10 @@ def open_cluster(spec: str, where: str = "--cluster") -> Cluster:
             raise Effv2nbError(f"'{spec}': local:N needs N, the number of workers, at least 1", where=where)
         from dask.distributed import Client, LocalCluster
 
+        quiet = _quiet()
         local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                              dashboard_address=_dashboard_address(), silence_logs=logging.ERROR)
-        return Cluster(spec, Client(local), local)
+        return Cluster(spec, Client(local), local, quiet)
     if spec.startswith("tcp://"):
         from dask.distributed import Client
 

@@ -63,7 +63,8 @@ def worker_threads() -> int:
 
 def infer_shard(model_path: str, sha256: str, names: list, cwd: str, vdsp: dict, batch: int, stop: int,
                 topk: int = 5):
-    """Run one shard (see the module docstring) -> ``BatchResult(stop, preds, failed)``.
+    """Run one shard (see the module docstring) -> ``BatchResult(stop, preds, failed)``: the serial
+    pipeline, with one decode thread a batch ahead of this worker's model.
 
     ``names``: the images as the client names them (the result file's paths), read from ``cwd`` when relative.
     """
@@ -73,7 +74,7 @@ def infer_shard(model_path: str, sha256: str, names: list, cwd: str, vdsp: dict,
     full = [Path(cwd) / n for n in names]
     name_of = dict(zip(full, names))
     preds, failed = [], []
-    for res in iter_batches(runner, full, vdsp, mode="sync", batch=batch, topk=topk):
+    for res in iter_batches(runner, full, vdsp, mode="async", batch=batch, topk=topk, workers=1):
         for p in res.preds:
             p.path = Path(name_of[p.path])
         preds.extend(res.preds)

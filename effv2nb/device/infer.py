@@ -47,7 +47,7 @@ from effv2nb.formats import result_file as results
 from effv2nb.data.datasets import list_images
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.formats.vdsp import resolve
-from effv2nb.data.images import IMAGE_SUFFIXES, read_image
+from effv2nb.data.images import IMAGE_SUFFIXES, read_rgb
 
 MODES = ("sync", "async")
 
@@ -116,7 +116,7 @@ def _loader(runner, vdsp):
     op = resolve(vdsp, size) if runner.host_preprocess else None
 
     def load(path):
-        img = read_image(path)
+        img = read_rgb(path)
         if op is not None:
             return preprocess.apply(op, img)
         return runner.prepare_image(img)

@@ -85,7 +85,6 @@ class ResultJournal:
         self.done = 0
         self.bytes = 0
         self.skipped: list = []
-        self.resumed_from = 0
         self._last_commit = 0.0
         self._committed = (0, 0)
 
@@ -107,7 +106,6 @@ class ResultJournal:
                                    f"records {state['bytes']} (run without --resume to start afresh)", self.partial)
             self.done, self.bytes = state["done"], state["bytes"]
             self.skipped = [tuple(s) for s in state.get("skipped", [])]
-            self.resumed_from = self.done
         else:
             if state is not None:
                 self.log(f"note: an interrupted run's {state['done']} images in {self.partial.name} are discarded "

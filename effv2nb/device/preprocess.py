@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from effv2nb.core import opencv
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.formats.vdsp import NORMAS, resolve
 
@@ -39,19 +40,9 @@ def resize_bilinear_cv(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     (up to 0.76 off), while the device's op keeps the fraction. ``resize_bilinear_reference`` is the
     same arithmetic written out; the two agree within 1e-4 on photos (``tests/test_preprocess.py``).
     """
-    cv2 = _cv2()
+    cv2 = opencv.cv2()
     out = cv2.resize(np.asarray(arr, dtype=np.float32), (int(out_w), int(out_h)), interpolation=cv2.INTER_LINEAR)
     return out[:, :, None] if out.ndim == 2 else out
-
-
-def _cv2():
-    """OpenCV, on one thread per call: ``infer`` already runs one image per decode thread, and
-    OpenCV's own pool would fight ONNX Runtime's threads for the same cores."""
-    import cv2
-
-    if cv2.getNumThreads() != 1:
-        cv2.setNumThreads(1)
-    return cv2
 
 
 def resize_bilinear_reference(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
