@@ -128,16 +128,41 @@ def test_not_onnx_in_infer(case, tmp_path, capsys):
     assert not (tmp_path / "out" / "result.txt").exists()
 
 
-def test_onnx_input_size_differs_from_build_shape(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def _tiny_fp16_at(tmp_path, shape):
     cfg, _ = config.load_build_config(DATA_DIR / "configs" / "tiny_fp16.yaml")
     raw = config.rebase_paths(cfg.to_dict(), DATA_DIR / "configs", tmp_path)
-    raw["frontend"]["shape"]["input"] = [1, 3, 72, 72]
+    raw["frontend"]["shape"]["input"] = shape
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return p
+
+
+def test_onnx_channels_differ_from_build_shape(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = _tiny_fp16_at(tmp_path, [1, 4, 64, 64])
     assert main(["compile", str(p)]) == 2
     err = capsys.readouterr().err
-    assert f"{p}: frontend.shape.input: " in err and "does not fit" in err and err.count("\n") == 1
+    assert f"{p}: frontend.shape.input: " in err and "channels" in err and err.count("\n") == 1
+
+
+def test_export_at_another_size_compiles_at_the_build_shape(tmp_path, capsys, monkeypatch):
+    """The vendor's page exports at 224 and compiles a 288 YAML: the compiled model takes the YAML's size."""
+    import numpy as np
+    import onnx
+
+    from effv2nb.device.runtime import OrtRunner
+
+    monkeypatch.chdir(tmp_path)
+    p = _tiny_fp16_at(tmp_path, [1, 3, 72, 72])
+    assert main(["compile", str(p), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "compiling it at frontend.shape's 72x72" in out, out
+    mod = next(tmp_path.rglob("mod.onnx"))
+    dims = [d.dim_value or d.dim_param for d in onnx.load(str(mod)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, 72, 72]
+    r = OrtRunner(mod)
+    assert r.input_size == (72, 72) and r.run(np.zeros((2, 3, 72, 72), np.float32)).shape == (2, 10)
+    assert not list(tmp_path.rglob("*x72.onnx"))                # the resized export was a scratch file
 
 
 def test_onnx_input_size_differs_from_vdsp_output(tmp_path, capsys):

@@ -80,7 +80,7 @@ def test_async_overlaps_decoding_with_inference(mode, monkeypatch):
     import time as _time
 
     paths = sorted((DIGITS_DIR / "val" / "2").glob("*.png"))[:3]
-    real_read = infer.read_image
+    real_read = infer.read_rgb
     spans = {"decode": [], "run": []}
     running, seen = threading.Event(), threading.Event()
     wait = mode == "async"
@@ -107,7 +107,7 @@ def test_async_overlaps_decoding_with_inference(mode, monkeypatch):
             spans["run"].append((t0, _time.perf_counter()))
             return np.zeros((len(batch), 10), dtype=np.float32)
 
-    monkeypatch.setattr(infer, "read_image", read)
+    monkeypatch.setattr(infer, "read_rgb", read)
     v = {"OpConfig": {"NormaType": "DIV255", "ColorCvtCode": "NO_CHANGE", "ResizeType": "BILINEAR_CV"}}
     preds, st = infer.run_folder(Runner(), paths, v, mode=mode, batch=1, workers=2, progress=False)
     assert len(preds) == 3 and len(spans["decode"]) == 3 and len(spans["run"]) == 3

@@ -6,7 +6,7 @@ import effv2nb
 
 PKG = Path(effv2nb.__file__).parent
 MAX_LINES = 400
-STAGES = ("core", "data", "model", "export", "formats", "compile", "device", "quant", "bench", "ui", "cli")
+STAGES = ("core", "data", "model", "export", "formats", "compile", "device", "cluster", "quant", "bench", "ui", "cli")
 
 
 def _modules() -> dict:

@@ -13,8 +13,10 @@ What is not the page's text, and why:
 - the page compiles once but runs an fp16 model in step 4 and an int8 one in step 5; its step 3 says to
   set ``backend.dtype`` for each, so the compile line runs twice, once per dtype (names ``..._fp16``,
   ``..._int8`` as the page's prefixes);
-- the page exports at ``--size 224`` next to a 288 build YAML and vdsp JSON; the stand-in compiles the
-  export's shape, so the build YAML and vdsp JSON this test makes are at 224 (``config vdsp --size 224``);
+- the page exports at ``--size 224`` next to a 288 build YAML and vdsp JSON, as written: the build YAML is
+  the shipped rw_t one (``frontend.shape`` 288), the compiler builds the model at that shape (as ``vamc``
+  does), and ``infer``/``vamp`` take the shipped 288 vdsp JSON; ``vamp -s [3,224,224]`` then says in one
+  line that it runs the compiled 288;
 - step 4's ``eval_topk.py ./runmstream_output/mod.txt`` names a file the page's own infer line does not
   write (``--save_dir ./runstream_output --save_result_txt result.txt``): it is pointed at that one.
 """
@@ -33,13 +35,14 @@ from effv2nb.cli.vendor_steps import STEPS
 from effv2nb.core.settings import DATA_DIR
 from effv2nb.data.labels import imagenet
 from effv2nb.export.random_weights import save_seeded
-from effv2nb.formats.vdsp import dumps_vdsp, generate_vdsp
 from effv2nb.model.models import read_state_dict
 from imagenet_path import MODEL, synset_folder
 
 PAGE = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "efficientnet_v2.md"
 TYPO = {"./runmstream_output/mod.txt": "./runstream_output/result.txt"}
 SIZE = 224                      # the page's --size
+BUILD_SIZE = 288                # the shipped build YAML's and vdsp JSON's (rw_t's test size)
+SHIPPED_VDSP = DATA_DIR / "configs" / "timm-efficientnetv2_rw_t-vdsp_params.json"
 
 
 def page_text() -> str:
@@ -97,23 +100,17 @@ def inputs(tmp_path_factory):
     torch.save({"state_dict": read_state_dict(safet)}, pth)            # a timm-style checkpoint
     labels = root / "imagenet.txt"
     labels.write_text("".join(n + "\n" for n in imagenet().names), encoding="utf-8")
-    vdsp = root / "timm-efficientnetv2_rw_t-vdsp_params.json"
-    vdsp.write_text(dumps_vdsp(generate_vdsp(MODEL, size=SIZE)))
-    return {"root": root, "val": val, "pth": pth, "labels": labels, "vdsp": vdsp}
+    return {"root": root, "val": val, "pth": pth, "labels": labels, "vdsp": SHIPPED_VDSP}
 
 
 def build_yaml(path, dtype, onnx_path, calib):
     cfg = yaml.safe_load((DATA_DIR / "configs" / f"{MODEL}_int8.yaml").read_text())
     cfg["name"] = f"timm_efficientnetv2_run_stream_{dtype}"
-    cfg["frontend"]["shape"]["input"] = [1, 3, SIZE, SIZE]
+    assert cfg["frontend"]["shape"]["input"] == [1, 3, BUILD_SIZE, BUILD_SIZE]   # the shipped YAML, as it is
     cfg["frontend"]["checkpoint"] = str(onnx_path)
     cfg["backend"]["dtype"] = dtype
     cfg["dataset"]["path"] = str(calib)
     cfg["dataset"]["sampler"]["get_data_num"] = 4
-    for op in cfg["dataset"]["process_ops"]:
-        for key in ("size", "crop_size"):
-            if key in op:
-                op[key] = [SIZE, SIZE]
     if dtype != "int8":
         cfg["backend"].pop("quantize", None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,4 +175,8 @@ def test_every_command_of_the_page_runs_with_the_program_swapped(inputs, tmp_pat
     assert "ignored by the ONNX Runtime stand-in" in next(err for c, _, _, err in ran if c == "infer")
     perf = next(out for c, line, out, _ in ran if c == "vamp" and "--datalist" not in line)
     assert "instances 8, processes 1, batch 2" in perf and re.search(r"throughput: [\d.]+ images/s", perf)
+    compiles = [out for c, _, out, _ in ran if c == "compile"]
+    assert all(f"compiling it at frontend.shape's {BUILD_SIZE}x{BUILD_SIZE}" in out for out in compiles), compiles
+    notes = [err for c, _, _, err in ran if c == "vamp"]
+    assert all(f"-s [3,224,224]" in err and f"[3,{BUILD_SIZE},{BUILD_SIZE}]" in err for err in notes), notes
     assert len(list((work / "output").glob("output_*.npz"))) == n

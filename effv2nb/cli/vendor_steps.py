@@ -44,6 +44,8 @@ STEPS = (
          "runs `vamc` when it is on `PATH`; otherwise ONNX Runtime: fp16 (float16 inside, float32 at the edges) "
          "or int8 static QDQ (max→MinMax, percentile→Percentile, kl_divergence→Entropy; `mse` is refused). "
          "Writes `<workspace>/<name>/mod.onnx` + `mod.json` atomically, skips unchanged inputs (`--force`). "
+         "The model is built at `frontend.shape`: an export at another size (the page's 224 under a 288 YAML) "
+         "is compiled at the YAML's, with a note. "
          "The YAML's input shape must be the ONNX file's (the stand-in does not reshape a model). Calibration "
          "is chunked: rw_t@288 with 500 images peaks at 2.1 GB. For int8 it also runs the model on a spread of "
          "calibration images twice — the **exact** QDQ arithmetic (what the accelerator computes) and this "

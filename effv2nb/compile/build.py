@@ -34,7 +34,7 @@ from effv2nb.core.atomic import atomic_paths, output_folder, put_bytes
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.core.checksums import file_sha256
 from effv2nb.core.ort_session import ort_session
-from effv2nb.compile.graph_edit import add_softmax
+from effv2nb.compile.graph_edit import add_softmax, at_input_size
 from effv2nb.compile.ort_quantize import (CALIBRATE_METHODS, DEFAULT_ACTIVATION_TYPE, DEFAULT_CHUNK, DEFAULT_WEIGHT_TYPE,
                                           calibrate_method, chunk_for, convert_fp16, quantize_int8)
 from effv2nb.compile.output_check import compare_outputs, fixed_input, smoke_run
@@ -67,10 +67,11 @@ def _check_onnx_input(cfg, onnx_path):
     if len(have) != 4:
         raise Effv2nbError(f"the model's input '{name}' has shape {have}, not [N, C, H, W]", cfg.source,
                            f"frontend.shape.{name}")
-    for axis in (1, 2, 3):
-        if isinstance(have[axis], int) and have[axis] and have[axis] != want[axis]:
-            raise Effv2nbError(f"shape {want} does not fit the model's input {have}", cfg.source,
-                               f"frontend.shape.{name}")
+    if isinstance(have[1], int) and have[1] and have[1] != want[1]:
+        raise Effv2nbError(f"shape {want} does not fit the model's input {have}", cfg.source,
+                           f"frontend.shape.{name}")
+    fixed = [isinstance(have[a], int) and have[a] for a in (2, 3)]
+    return all(fixed) and (have[2], have[3]) != (want[2], want[3])     # compiled at the YAML's H x W
 
 
 def _run_vamc(config_path, log) -> int:
@@ -121,7 +122,7 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
         raise Effv2nbError(f"the open compiler compiles ONNX only, not '{cfg.frontend.type}' "
                            "(export first: python -m effv2nb export)", config_path, "frontend.type")
     ckpt = cfg.checkpoint_path
-    _check_onnx_input(cfg, ckpt)
+    resize = _check_onnx_input(cfg, ckpt)
     dtype = cfg.backend.dtype
     out_dir = output_folder(output_dir(cfg), cfg.workspace_path, config_path, "name")
     mod_onnx, mod_json = out_dir / MOD_ONNX, out_dir / MOD_JSON
@@ -156,9 +157,26 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
         except (OSError, ValueError):
             pass
 
+    import tempfile
+
     import onnxruntime as ort
 
     t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as scratch:
+        if resize:
+            h, w = cfg.input_shape[2], cfg.input_shape[3]
+            log(f"note: {ckpt.name} was exported at another size; compiling it at frontend.shape's {h}x{w}, "
+                "as vamc compiles at the build YAML's shape")
+            ckpt = Path(scratch) / f"{ckpt.stem}_{h}x{w}.onnx"
+            at_input_size(cfg.checkpoint_path, cfg.input_name, h, w, ckpt)
+        return _compile(cfg, config_path, ckpt, dtype, files, qs, fingerprint, fingerprint_src, mod_onnx,
+                        mod_json, t0, log, progress)
+
+
+def _compile(cfg, config_path, ckpt, dtype, files, qs, fingerprint, fingerprint_src, mod_onnx, mod_json, t0,
+             log, progress) -> Path:
+    import onnxruntime as ort
+
     log(f"compiling {config_path} -> {mod_onnx} ({dtype}, open stack: ONNX Runtime {ort.__version__})")
     check, int8_check = {}, None
     with atomic_paths(mod_onnx, mod_json) as (tmp, tmp_json):   # both files replaced, or neither
@@ -181,11 +199,11 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
         manifest = {
             "name": cfg.name,
             "config_file": str(config_path.resolve()),
-            "config": compiled,
+            "config": fingerprint_src["config"],
             "dtype": dtype,
             "compiler": "effv2nb open stack (ONNX Runtime)",
-            "source_model": _source_model(ckpt),
-            "checkpoint": str(ckpt.resolve()),
+            "source_model": _source_model(cfg.checkpoint_path),
+            "checkpoint": str(cfg.checkpoint_path.resolve()),
             "checkpoint_sha256": fingerprint_src["checkpoint_sha256"],
             "input": {"name": cfg.input_name, "shape": cfg.input_shape},
             "extra_ops": cfg.extra_op,

@@ -26,3 +26,39 @@ def add_softmax(onnx_path) -> None:
     m.graph.node.append(helper.make_node("Softmax", [logits], [out.name], axis=-1, name="extra_ops_softmax"))
     with atomic_path(onnx_path) as tmp:
         onnx.save(m, str(tmp))
+
+
+def at_input_size(onnx_path, input_name: str, height: int, width: int, dst) -> None:
+    """The export ``onnx_path`` with its input's fixed H x W set to ``height`` x ``width``, written to ``dst``.
+
+    The vendor's model page exports at 224 and compiles a build YAML whose ``frontend.shape`` is 288: the
+    compiler builds the model at the YAML's shape. EfficientNetV2 is fully convolutional up to a global
+    pooling, so the same graph runs at any size; the intermediate shapes recorded at export are dropped
+    and inferred again, and ONNX Runtime must run the result, else an ``Effv2nbError`` says to export
+    at that size.
+    """
+    import numpy as np
+    import onnx
+
+    from effv2nb.core.errors import Effv2nbError
+    from effv2nb.core.ort_session import ort_session
+
+    m = onnx.load(str(onnx_path))
+    for inp in m.graph.input:
+        if inp.name == input_name:
+            dims = inp.type.tensor_type.shape.dim
+            dims[2].ClearField("dim_param")
+            dims[2].dim_value = int(height)
+            dims[3].ClearField("dim_param")
+            dims[3].dim_value = int(width)
+    del m.graph.value_info[:]
+    try:
+        m = onnx.shape_inference.infer_shapes(m)
+        sess = ort_session(m)
+        sess.run(None, {input_name: np.zeros((1, 3, int(height), int(width)), np.float32)})
+    except Exception as exc:  # noqa: BLE001 - whatever stops the graph at that size, one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise Effv2nbError(f"the model does not run at {height}x{width} ({first}); export it at that size: "
+                           f"python -m effv2nb export --size {height}", onnx_path) from None
+    with atomic_path(dst) as tmp:
+        onnx.save(m, str(tmp))

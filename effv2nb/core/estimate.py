@@ -23,10 +23,16 @@ def format_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def estimate_line(what: str, first_s: float, done: int, total: int, unit: str = "unit", knobs=()) -> str:
-    """One line: ``estimated time for <what> on this machine: <t> (<total> <unit>s, timed on the first <done>)``."""
+MIN_WORTH_SAYING_S = 1.0     # a step shorter than this gets no estimate ("0 s" tells a reader nothing)
+
+
+def estimate_line(what: str, first_s: float, done: int, total: int, unit: str = "unit", knobs=()) -> str | None:
+    """One line: ``estimated time for <what> on this machine: <t> (<total> <unit>s, timed on the first <done>)``;
+    None when the whole step takes under a second."""
     done = max(int(done), 1)
     rest = first_s / done * max(int(total), done)
+    if rest < MIN_WORTH_SAYING_S:
+        return None
     line = (f"estimated time for {what} on this machine: {format_seconds(rest)} "
             f"({total} {unit}{'s' if total != 1 else ''}, timed on the first {done})")
     if knobs:
@@ -51,4 +57,13 @@ class Estimate:
             self.spent += time.perf_counter() - t0
             if index == min(self.first, self.units) - 1 and self.units > 0:
                 self.line = estimate_line(self.what, self.spent, index + 1, self.units, self.unit, self.knobs)
-                self.log(self.line)
+                if self.line:
+                    self.log(self.line)
+
+
+def say(what: str, first_s: float, done: int, total: int, unit: str = "unit", knobs=(), log=print) -> str | None:
+    """Print ``estimate_line``'s line, when there is one (a step of a second or more)."""
+    line = estimate_line(what, first_s, done, total, unit, knobs)
+    if line:
+        log(line)
+    return line
