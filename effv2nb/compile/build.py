@@ -162,13 +162,15 @@ def compile_config(config_path, force: bool = False, log=print, progress: bool =
     import onnxruntime as ort
 
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as scratch:
-        if resize:
-            h, w = cfg.input_shape[2], cfg.input_shape[3]
-            log(f"note: {ckpt.name} was exported at another size; compiling it at frontend.shape's {h}x{w}, "
-                "as vamc compiles at the build YAML's shape")
-            ckpt = Path(scratch) / f"{ckpt.stem}_{h}x{w}.onnx"
-            at_input_size(cfg.checkpoint_path, cfg.input_name, h, w, ckpt)
+    if not resize:
+        return _compile(cfg, config_path, ckpt, dtype, files, qs, fingerprint, fingerprint_src, mod_onnx,
+                        mod_json, t0, log, progress)
+    with tempfile.TemporaryDirectory(prefix="effv2nb-compile-") as scratch:     # only for a re-shaped export
+        h, w = cfg.input_shape[2], cfg.input_shape[3]
+        log(f"note: {ckpt.name} was exported at another size; compiling it at frontend.shape's {h}x{w}, "
+            "as vamc compiles at the build YAML's shape")
+        ckpt = Path(scratch) / f"{ckpt.stem}_{h}x{w}.onnx"
+        at_input_size(cfg.checkpoint_path, cfg.input_name, h, w, ckpt)
         return _compile(cfg, config_path, ckpt, dtype, files, qs, fingerprint, fingerprint_src, mod_onnx,
                         mod_json, t0, log, progress)
 
