@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from effv2nb.core import estimate
 from effv2nb.bench import curves
 
 
@@ -13,7 +14,8 @@ def tiny(tmp_path_factory):
     return tiny_int8_env(tmp_path_factory.mktemp("curves"), val_limit=16, n_calib=8)
 
 
-def test_exclusion_costs_rows(tiny):
+def test_exclusion_costs_rows(tiny, monkeypatch):
+    monkeypatch.setattr(estimate, "MIN_WORTH_SAYING_S", 0.0)   # every estimate line, however short the step
     from effv2nb.compile.ort_quantize import convert_fp16
     from effv2nb.core.metrics import sqnr_db
     from effv2nb.quant import int8_paths
@@ -56,7 +58,8 @@ def test_sqnr_inputs_are_not_the_calibration_images():
     assert all(p.size != q.size or np.asarray(p).tobytes() != np.asarray(q).tobytes() for p, q in zip(a, b))
 
 
-def test_throughput_vs_batch(tiny):
+def test_throughput_vs_batch(tiny, monkeypatch):
+    monkeypatch.setattr(estimate, "MIN_WORTH_SAYING_S", 0.0)   # every estimate line, however short the step
     work, fp32, *_ = tiny
     lines = []
     out = curves.throughput_vs_batch({"fp32": fp32}, batches=(1, 2), iterations=1, threads=1, size=64,
