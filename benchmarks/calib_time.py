@@ -4,7 +4,7 @@
 
 Each recipe quantizes the same exported fp32 model on the same calibration images, in a process of its
 own (so peak RSS is that recipe's), then the result is scored on 16 held-out images against fp32 on the
-exact QDQ path (the accelerator's arithmetic) and on this CPU's kernels. Recipes:
+exact QDQ path (the QDQ arithmetic as written) and on this CPU's kernels. Recipes:
 
 - ``shipped percentile``: the shipped build YAML's settings (percentile, per-channel), as compile runs them;
 - ``recommended``: the suite's all-int8 recipe (MinMax, per-channel, ``reduce_range: auto`` — one extra

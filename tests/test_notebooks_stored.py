@@ -81,3 +81,41 @@ def test_04_shows_eval_topk_on_fp32_fp16_and_int8():
     assert stored.count("top1_rate") >= 3, "eval-topk's lines for the fp32, fp16 and int8 result files"
     for dtype in ("fp32", "fp16", "int8"):
         assert dtype in stored
+
+
+# what tools/execute_notebooks.py stores them on (issue 20): the model a reader ships where weights do not matter
+STORED_ON_RW_T = ("02", "03", "06")
+BAR = re.compile(r"\d+%\|[^|\n]*\|\s*\d+/\d+")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_a_reader_does_not_stumble_on(path):
+    nb = load(path)
+    stored = "\n".join(t for c in code_cells(nb) for t in texts(c))
+    assert not BAR.search(stored), f"{path.name}: a progress bar frozen in a stored output: {BAR.search(stored).group(0)}"
+    assert not re.search(r"estimated time[^\n]*: 0 s\b", stored), f"{path.name}: an estimate of 0 s"
+    banners = len(re.findall(r"^model:   ", stored, re.M))
+    assert banners <= 1, f"{path.name}: the banner printed {banners} times"
+    cpu_lines = [ln for ln in stored.splitlines() if ln.startswith("CPU: ") and "emulated" not in ln]
+    assert len(cpu_lines) <= 1, f"{path.name}: this CPU's line printed {len(cpu_lines)} times"
+    assert "exact, like the accelerator" not in stored and "what the accelerator computes" not in path.read_text(), \
+        "the accelerator's arithmetic is the suite's assumption, not a fact"
+    assert "VBox(children=" not in stored, f"{path.name}: a widget stored as its repr"
+
+
+@pytest.mark.parametrize("number", STORED_ON_RW_T)
+def test_stored_on_the_model_a_reader_ships(number):
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
+    stored = "\n".join(t for c in code_cells(load(path)) for t in texts(c))
+    assert "model:   efficientnetv2_rw_t @ 288px" in stored, f"{path.name}: stored on rw_t at 288 px"
+    assert "seeded random weights" in stored, f"{path.name}: the weights named as what they are"
+
+
+@pytest.mark.parametrize("number,picture", [("00", "images/00_upload_widget.png"), ("03", "images/03_config_form.png")])
+def test_widgets_have_a_static_picture(number, picture):
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
+    nb = load(path)
+    assert f"]({picture})" in "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert (path.parent / picture).is_file() and (path.parent / picture).stat().st_size > 5000
+    widgets = [o for c in code_cells(nb) for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widgets and all("picture above" in "".join(o["data"]["text/plain"]) for o in widgets)

@@ -28,6 +28,12 @@ def test_compare_uses_the_given_instance(tmp_path, monkeypatch):
     assert res["context"]["model"] == "tiny" and res["context"]["rounds"] == 2
     assert res["ratios"]["ort_fp32/torch_eager"]["n"] == 2
     assert sum(l.startswith("estimated time for ") for l in lines) == 3, lines     # build, timing, pipeline
+    # one table of record: every row with its spread over the rounds, no empty columns; ratios with every round
+    for r in res["rows"] + res["pipeline"]:
+        assert r["images_per_s_min"] <= r["images_per_s"] <= r["images_per_s_max"], r
+    assert len(res["ratios"]["ort_int8/ort_fp32"]["values"]) == 2
+    table = variants.format_compare(res)
+    assert "nan" not in table and "per round: " in table and "pipeline_async" in table
 
 
 def test_name_and_instance_must_agree():

@@ -3,8 +3,8 @@
 ``throughput_vs_batch``: images/s of each ONNX variant at each batch size, one instance (``vamp_run``).
 ``exclusion_costs``: the int8 layouts of one fp32 model (all int8; SE, SiLU or both kept in float) plus
 other variants (fp16, the stock recipe, the speed-aware one), timed interleaved at batch 1 against fp32,
-each with its *exact* logit SQNR (``effv2nb.quant.int8_paths``, graph optimizations off: the arithmetic
-an accelerator does, the same on every CPU) and this CPU's host SQNR. ``sqnr_inputs``: images to score
+each with its *exact* logit SQNR (``effv2nb.quant.int8_paths``, graph optimizations off: the QDQ
+arithmetic as written, the same on every CPU, and the suite's model of the accelerator) and this CPU's host SQNR. ``sqnr_inputs``: images to score
 them on, apart from the calibration images. With ``log=print`` the long loops print their estimated time
 after the first timed unit (``effv2nb.core.estimate``).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from effv2nb.bench.timing import interleaved, vamp_run
+from effv2nb.bench.timing import interleaved, ratio_summary, round_ratios, vamp_run
 from effv2nb.bench.variants import _calibration_images, _ort_runner
 
 
@@ -89,9 +89,12 @@ def exclusion_costs(fp32_onnx, calib, x: np.ndarray, workdir, threads: int = 2, 
     Layouts (``int8_recipes.fast_recipe``, ``reduce_range`` as given: pass the one ``compile`` chose for
     the speed-aware recipe to skip the per-layout decision): all int8; SE in float; SiLU in float; SE +
     SiLU in float; plus ``extra`` (``{name: onnx path}``, e.g. fp16, the stock and the speed-aware recipe).
-    All are timed interleaved at batch 1 against fp32. One row each: ``layout``, ``precision``,
-    ``float_nodes`` (None for ``extra``), ``images_per_s``, ``speedup_vs_fp32``, ``sqnr_db`` (exact, on
-    ``x``) and ``host_sqnr_db`` (this CPU's fused kernels).
+    All are timed interleaved at batch 1 against fp32: a measurement of its own, so its result is the
+    speed *relative to fp32 in the same rounds* (the median of per-round ratios, with their spread), not
+    images/s to set beside another table's. One row each: ``layout``, ``precision``, ``float_nodes``
+    (None for ``extra``), ``speedup_vs_fp32`` (+ ``speedup_min`` / ``speedup_max`` over ``rounds``),
+    ``images_per_s`` (this measurement's), ``sqnr_db`` (exact, on ``x``) and ``host_sqnr_db`` (this
+    CPU's fused kernels).
     """
     from effv2nb.core import metrics
     from effv2nb.core.estimate import Estimate
@@ -121,20 +124,24 @@ def exclusion_costs(fp32_onnx, calib, x: np.ndarray, workdir, threads: int = 2, 
         med = statistics.median(times[k])
         exact = int8_paths.run(path, x, int8_paths.EXACT, threads=threads) if k != "fp32" else ref
         host = int8_paths.run(path, x, int8_paths.HOST, threads=threads) if k != "fp32" else ref
+        speed = ratio_summary(round_ratios(times[k], times["fp32"], per_round))
         out.append({"layout": k, "precision": precision(path),
                     "float_nodes": len(layouts[k]) if k in layouts else (0 if k == "fp32" else None),
-                    "images_per_s": 1 / med, "speedup_vs_fp32": statistics.median(times["fp32"]) / med,
+                    "images_per_s": 1 / med, "speedup_vs_fp32": speed["median"],
+                    "speedup_min": speed["min"], "speedup_max": speed["max"], "rounds": speed["n"],
                     "sqnr_db": metrics.sqnr_db(ref, exact) if k != "fp32" else float("inf"),
                     "host_sqnr_db": metrics.sqnr_db(ref, host) if k != "fp32" else float("inf")})
     return out
 
 
 def format_costs(rows) -> str:
-    """The layouts table: precision, float nodes, images/s, speed-up against fp32, exact and host SQNR."""
-    lines = [f"{'layout':<26} {'prec':>4} {'float nodes':>11} {'img/s':>9} {'vs fp32':>8} "
+    """The layouts table: precision, float nodes, speed against fp32 in the same rounds (median and spread),
+    exact and host SQNR."""
+    lines = [f"{'layout':<26} {'prec':>4} {'float nodes':>11} {'vs fp32':>8} {'spread':>11} "
              f"{'exact dB':>8} {'host dB':>8}"]
     for r in rows:
         fl = "-" if r["float_nodes"] is None else r["float_nodes"]
-        lines.append(f"{r['layout']:<26} {r['precision']:>4} {fl:>11} {r['images_per_s']:>9.1f} "
-                     f"{r['speedup_vs_fp32']:>8.2f} {r['sqnr_db']:>8.2f} {r['host_sqnr_db']:>8.2f}")
+        spread = f"{r['speedup_min']:.2f}-{r['speedup_max']:.2f}"
+        lines.append(f"{r['layout']:<26} {r['precision']:>4} {fl:>11} {r['speedup_vs_fp32']:>8.2f} {spread:>11} "
+                     f"{r['sqnr_db']:>8.2f} {r['host_sqnr_db']:>8.2f}")
     return "\n".join(lines)

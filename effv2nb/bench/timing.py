@@ -93,9 +93,19 @@ def round_ratios(num, den, per_round: int) -> list:
 
 
 def ratio_summary(values) -> dict:
-    """Median of per-round ratios with their spread (min, max) and count."""
+    """Median of per-round ratios with their spread (min, max), quartiles, count and every value in round order
+    (a bimodal machine shows as two clusters in ``values`` that the median alone hides)."""
     v = [float(x) for x in values]
-    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+    q1, q3 = (float(q) for q in np.percentile(v, [25, 75]))
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "q1": q1, "q3": q3, "n": len(v),
+            "values": [round(x, 3) for x in v]}
+
+
+def format_ratio(name: str, r: dict) -> str:
+    """``ratio NAME: median (quartiles, spread over n rounds; per round: ...)``: the whole distribution."""
+    per_round = " ".join(f"{x:.2f}" for x in r.get("values", []))
+    return (f"ratio {name}: {r['median']:.2f} (quartiles {r.get('q1', r['min']):.2f}-{r.get('q3', r['max']):.2f}, "
+            f"spread {r['min']:.2f}-{r['max']:.2f} over {r['n']} rounds" + (f"; per round: {per_round})" if per_round else ")"))
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = None) -> float:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from effv2nb.bench.timing import interleaved, matmul_peak_gflops, op_time_profile, ratio_summary, round_ratios
+from effv2nb.bench.timing import (format_ratio, interleaved, matmul_peak_gflops, op_time_profile, ratio_summary,
+                                  round_ratios)
 from effv2nb.core import cpu
 from effv2nb.formats.vdsp import generate_vdsp
 
@@ -223,8 +224,10 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
         rows = []
         for (k, b), ts in times.items():
             med = statistics.median(ts)
+            per_round_ips = [b / statistics.median(ts[i:i + per_round]) for i in range(0, len(ts), per_round)]
             rows.append({"name": k, "batch": b, "images_per_s": b / med, "latency_ms_p50": med * 1e3,
-                         "latency_ms_p90": float(np.percentile(ts, 90) * 1e3), "samples": ts})
+                         "latency_ms_p90": float(np.percentile(ts, 90) * 1e3), "samples": ts,
+                         "images_per_s_min": min(per_round_ips), "images_per_s_max": max(per_round_ips)})
         by = {(r["name"], r["batch"]): r["images_per_s"] for r in rows}
 
         # end-to-end folder pipeline vs model only, ORT fp32, async mode, JPEG folder
@@ -242,12 +245,12 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
                 _, st = infer.run_folder(fp32, folder, vdsp, mode="async", batch=8, progress=False)
                 pipe.append(st.images / st.seconds)
                 model_only.append(infer.model_only(fp32, folder, vdsp, batch=8))
-        rows.append({"name": "pipeline_async (decode+vdsp+fp32+result)", "batch": 8,
-                     "images_per_s": statistics.median(pipe), "latency_ms_p50": float("nan"),
-                     "latency_ms_p90": float("nan"), "samples": pipe})
-        rows.append({"name": "model_only (fp32, same images)", "batch": 8,
-                     "images_per_s": statistics.median(model_only), "latency_ms_p50": float("nan"),
-                     "latency_ms_p90": float("nan"), "samples": model_only})
+        pipeline = [{"name": "pipeline_async (decode+vdsp+fp32+result)", "batch": 8,
+                     "images_per_s": statistics.median(pipe), "images_per_s_min": min(pipe),
+                     "images_per_s_max": max(pipe), "samples": pipe, "images": n_img},
+                    {"name": "model_only (fp32, same images)", "batch": 8,
+                     "images_per_s": statistics.median(model_only), "images_per_s_min": min(model_only),
+                     "images_per_s_max": max(model_only), "samples": model_only, "images": n_img}]
         cost = complexity.count(model, size)
         peak = matmul_peak_gflops(threads=threads, n=1024 if quick else 2048)
         profile = {k: op_time_profile(files[k], xs[1], runs=2 if quick else 5, threads=threads)
@@ -267,7 +270,7 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
                                                         per_round)),
         "pipeline/model_only": ratio_summary([p / m for p, m in zip(pipe, model_only)]),
     }
-    return {"rows": rows, "ratios": ratios, "context": context, "files": files if workdir else {}}
+    return {"rows": rows, "pipeline": pipeline, "ratios": ratios, "context": context, "files": files if workdir else {}}
 
 
 def _write_jpeg_folder(folder: Path, images, size: int):
@@ -282,12 +285,22 @@ def _write_jpeg_folder(folder: Path, images, size: int):
 
 
 def format_compare(result: dict) -> str:
+    """The table of record: every variant at batch 1 and 8 in one interleaved run (median images/s and its
+    spread over the rounds, latency percentiles), then the folder pipeline (its own repeats), then the ratios
+    with their per-round distribution."""
     ctx = result["context"]
     lines = [f"model {ctx['model']} @ {ctx['size']} px, {ctx['threads']} threads, weights: {ctx['weights']}",
-             f"{'variant':44s} {'batch':>5s} {'img/s':>9s} {'p50 ms':>9s} {'p90 ms':>9s}"]
+             f"interleaved timing, {ctx['rounds']} rounds x {ctx['per_round']} calls per variant and batch; "
+             "img/s is the median, its spread the slowest and fastest round",
+             f"{'variant':<16s} {'batch':>5s} {'img/s':>9s} {'spread img/s':>17s} {'p50 ms':>9s} {'p90 ms':>9s}"]
     for r in result["rows"]:
-        lines.append(f"{r['name']:44s} {r['batch']:5d} {r['images_per_s']:9.1f} "
+        spread = f"{r['images_per_s_min']:.1f}-{r['images_per_s_max']:.1f}"
+        lines.append(f"{r['name']:<16s} {r['batch']:5d} {r['images_per_s']:9.1f} {spread:>17s} "
                      f"{r['latency_ms_p50']:9.2f} {r['latency_ms_p90']:9.2f}")
+    for r in result.get("pipeline", []):
+        lines.append(f"{r['name']}: {r['images_per_s']:.1f} img/s at batch {r['batch']} (spread "
+                     f"{r['images_per_s_min']:.1f}-{r['images_per_s_max']:.1f} over {len(r['samples'])} repeats, "
+                     f"{r['images']} JPEGs)")
     lines.append(f"compute: {ctx['gflops_per_image']:.3f} GFLOP/image (fp32-equivalent); float32 matmul peak "
                  f"{ctx['peak_gflops']:.0f} GFLOP/s; achieved at batch 1: "
                  + ", ".join(f"{k} {v:.1f} GFLOP/s ({v / ctx['peak_gflops'] * 100:.0f} % of the fp32 peak)"
@@ -298,5 +311,5 @@ def format_compare(result: dict) -> str:
         lines.append(f"{k}: {v}")
     lines.append(ctx.get("cpu", ""))
     for k, v in result["ratios"].items():
-        lines.append(f"ratio {k}: {v['median']:.2f} (spread {v['min']:.2f}-{v['max']:.2f} over {v['n']} rounds)")
+        lines.append(format_ratio(k, v))
     return "\n".join(lines)

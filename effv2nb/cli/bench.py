@@ -14,7 +14,7 @@ import sys
 
 from effv2nb.bench.timing import vamp_run
 from effv2nb.bench.vamp import WithHostPreprocess, parse_shape
-from effv2nb.bench.variants import compare_variants, format_compare
+from effv2nb.bench.variants import compare_variants, format_compare, target_line
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.formats.vdsp import load_vdsp
 
@@ -49,6 +49,7 @@ def run(args) -> int:
                                log=lambda line: print(line, file=sys.stderr, flush=True),
                                knobs=["--size N", "--quick"])
         print(format_compare(res))
+        print(target_line(res))
         return 0
     if not args.model_prefix:
         raise Effv2nbError("--model-prefix is required (or use --compare)", where="--model-prefix")

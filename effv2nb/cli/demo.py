@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from effv2nb.formats import build_config as config
-from effv2nb.ui.banner import banner_text
+from effv2nb.ui.banner import show_once
 from effv2nb.model.models import load
 from effv2nb.model.predict import classify_folder
 from effv2nb.core.settings import DATA_DIR, DIGITS_DIR
@@ -37,7 +37,7 @@ def _step(title, argv):
 
 def run(args) -> int:
     model = load("tiny", weights=args.weights)
-    print(banner_text(model))
+    show_once(model)
     top1, top5, n = classify_folder(model, args.val_dir, progress=False)
     print(f"[PyTorch fp32 reference] {n} validation images: top-1 {top1:.2f} %, top-5 {top5:.2f} %")
     with tempfile.TemporaryDirectory(prefix="effv2nb-demo-") as tmp:

@@ -24,7 +24,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from effv2nb.model import models
-    from effv2nb.ui.banner import banner_text
+    from effv2nb.ui.banner import show_once
     from effv2nb.export.onnx_export import check_export, condition_random_model, export_onnx, format_check
 
     if args.model_library != "timm":
@@ -33,7 +33,7 @@ def run(args) -> int:
         raise Effv2nbError(f"'{args.model_library}' is not in scope: only timm's EfficientNetV2 models are "
                            "(efficientnetv2_rw_t|_s|_m, tiny)", where="--model-library")
     model = models.load(args.model, weights=args.weights)
-    print(banner_text(model))
+    show_once(model)
     size = args.size or models.info(model).input_size
     if condition_random_model(model, size):
         print("note: random weights; BatchNorm statistics re-estimated on noise so that the parity check "

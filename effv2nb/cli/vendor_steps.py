@@ -48,12 +48,12 @@ STEPS = (
          "is compiled at the YAML's, with a note. "
          "The YAML's input shape must be the ONNX file's (the stand-in does not reshape a model). Calibration "
          "is chunked: rw_t@288 with 500 images peaks at 2.1 GB. For int8 it also runs the model on a spread of "
-         "calibration images twice — the **exact** QDQ arithmetic (what the accelerator computes) and this "
+         "calibration images twice — the **exact** QDQ arithmetic (as written; the suite assumes the accelerator computes it, the vendor does not document its int8 arithmetic) and this "
          "CPU's fused **host** kernels — and records both logit SQNRs and the CPU (AVX2 / AVX-512 / VNNI) in "
          "`mod.json`. Extra keys the vendor tool ignores: under `backend.quantize` `reduce_range` (`auto` by "
          "default: 8-bit weights unless this CPU's u8×s8 kernels saturate with them — x86 without VNNI — then "
          "7-bit; `true`/`false` are obeyed with a warning), `activation_type`, `weight_type`, "
-         "`nodes_to_exclude`, `calib_chunk_size`; under `dataset.sampler` `pick` (`first`, the vendor's "
+         "`nodes_to_exclude`, `calib_chunk_size`, `calib_percentile`; under `dataset.sampler` `pick` (`first`, the vendor's "
          "first-N-sorted, or `spread`, which the shipped configs use so every class is seen)."),
     Step("step 4", "python ../../common/vsx/classification.py", "infer",
          "python ../../common/vsx/classification.py --infer_mode sync --file_path path/to/ILSVRC2012_img_val "

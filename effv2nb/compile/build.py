@@ -92,6 +92,8 @@ def quant_settings(cfg) -> dict:
         "weight_type": q.weight_type or DEFAULT_WEIGHT_TYPE,
         "nodes_to_exclude": [str(n) for n in (q.nodes_to_exclude or [])],
         "chunk_size": int(q.calib_chunk_size or DEFAULT_CHUNK),
+        "percentile": (float(q.calib_percentile) if q.calib_percentile is not None and q.calibrate_mode == "percentile"
+                       else None),
     }
 
 
@@ -223,7 +225,7 @@ def _compile(cfg, config_path, ckpt, dtype, files, qs, fingerprint, fingerprint_
     log(f"wrote {mod_onnx} and {mod_json.name} in {wall:.1f} s; vs fp32 on {check['n']} inputs: "
         f"rel L2 {check['rel_l2']:.2e}, top-1 agreement {check['top1_agreement'] * 100:.1f} %")
     if int8_check:
-        log(f"int8 logit SQNR vs fp32: exact {check['exact_sqnr_db']:.2f} dB (the accelerator's arithmetic), "
+        log(f"int8 logit SQNR vs fp32: exact {check['exact_sqnr_db']:.2f} dB (QDQ as written: the suite's model of the accelerator), "
             f"host {check['host_sqnr_db']:.2f} dB (this CPU's kernels); {int8_check['cpu']['line']}")
     return mod_onnx
 
@@ -261,7 +263,8 @@ def _compile_int8(cfg, config_path, ckpt, files, qs, out, log, progress):
             ckpt, targets[len(made)], reader,
             calibrate_mode=qs["calibrate_mode"], per_channel=qs["per_channel"], reduce_range=reduce_range,
             nodes_to_exclude=qs["nodes_to_exclude"], activation_type=qs["activation_type"],
-            weight_type=qs["weight_type"], chunk_size=qs["chunk_size"])
+            weight_type=qs["weight_type"], chunk_size=qs["chunk_size"],
+            extra_options=None if qs["percentile"] is None else {"CalibPercentile": qs["percentile"]})
         return int8_guard.check(ref, made[reduce_range], probe)
 
     try:

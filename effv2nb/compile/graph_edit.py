@@ -1,8 +1,10 @@
-"""Graph surgery on a compiled model: notebook 03, ``python -m effv2nb compile`` (``graph.extra_ops``).
+"""Graph surgery on a compiled model: notebooks 03 and 05, ``python -m effv2nb compile`` (``graph.extra_ops``).
 
 Reference: ``docs/vendor-files.md``, section "Build YAML" (``graph.extra_ops.type: softmax``).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from effv2nb.core.atomic import atomic_path
 
@@ -26,6 +28,28 @@ def add_softmax(onnx_path) -> None:
     m.graph.node.append(helper.make_node("Softmax", [logits], [out.name], axis=-1, name="extra_ops_softmax"))
     with atomic_path(onnx_path) as tmp:
         onnx.save(m, str(tmp))
+
+
+def without_extra_softmax(onnx_path, dst) -> Path:
+    """The compiled model ``onnx_path`` with the Softmax that ``add_softmax`` appended taken off again,
+    written to ``dst``: its logits, to score against fp32's (notebook 05). A model without that Softmax
+    is returned as it is (``onnx_path``)."""
+    import onnx
+
+    m = onnx.load(str(onnx_path))
+    last = [n for n in m.graph.node if n.name == "extra_ops_softmax"]
+    if not last:
+        return Path(onnx_path)
+    out_name, logits = last[0].output[0], last[0].input[0]
+    m.graph.node.remove(last[0])
+    for node in m.graph.node:
+        for names in (node.output, node.input):
+            for i, name in enumerate(names):
+                if name == logits:
+                    names[i] = out_name
+    with atomic_path(dst) as tmp:
+        onnx.save(m, str(tmp))
+    return Path(dst)
 
 
 def at_input_size(onnx_path, input_name: str, height: int, width: int, dst) -> None:

@@ -8,14 +8,16 @@ check and ``int8-report`` all print :func:`describe` beside a host-kernel figure
 ONNX Runtime's fused u8 x s8 kernels on x86 take one of two routes:
 
 - **with VNNI** (``avx512_vnni`` or ``avx_vnni``): ``vpdpbusd`` multiplies u8 by s8 and adds four
-  products straight into 32-bit sums — the integer result is exact, the same as an accelerator's;
+  products straight into 32-bit sums — the integer result is exact, the same as the exact QDQ path's;
 - **without VNNI** (AVX2 alone, or AVX-512 before VNNI): ``vpmaddubsw`` adds each *pair* of u8 x s8
   products into a **16-bit** sum that saturates at +-32767 before it is widened. With 8-bit weights a
   pair can reach 2 x 255 x 127 = 64770, so large activations meet large weights and the sum is cut.
   7-bit weights (``reduce_range``: 2 x 255 x 64 = 32640) cannot saturate.
 
-The exact QDQ arithmetic — what the accelerator computes — is the same on every CPU
-(``effv2nb.quant.int8_paths``); only the host route differs.
+The exact QDQ arithmetic (``effv2nb.quant.int8_paths``) is the same on every CPU; only the host route
+differs. That the accelerator computes the exact path is the suite's assumption — what an integer
+accelerator that adds in 32 bits would compute; the vendor does not document its int8 arithmetic
+(:data:`effv2nb.quant.int8_paths.EXACT_ASSUMPTION`).
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ def describe(f: dict | None = None) -> str:
     if not f["x86"]:
         route = "host int8 kernels: not x86, compare exact and host figures directly"
     elif f["vnni"]:
-        route = "host u8xs8 kernels add in 32 bits (exact, like the accelerator)"
+        route = "host u8xs8 kernels add in 32 bits (no saturation: they match the exact QDQ path)"
     else:
         route = "host u8xs8 kernels add pairs in 16 bits (can saturate with 8-bit weights)"
     return (f"CPU: {f['model']} ({f['machine']}); AVX2 {yn[f['avx2']]}, AVX-512 {yn[f['avx512']]}, "

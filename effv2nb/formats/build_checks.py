@@ -149,6 +149,14 @@ def validate_build(raw, path=None, check_paths: bool = False):
             if "calib_chunk_size" in q and not (_is_int(q["calib_chunk_size"]) and 0 < q["calib_chunk_size"] <= MAX_COUNT):
                 rep.error("backend.quantize.calib_chunk_size",
                           f"must be a positive integer up to {MAX_COUNT}, got {numbers.shown(q['calib_chunk_size'])}")
+            if "calib_percentile" in q:
+                p = q["calib_percentile"]
+                if isinstance(p, bool) or not isinstance(p, (int, float)) or not 50 <= p <= 100:
+                    rep.error("backend.quantize.calib_percentile",
+                              f"must be a number from 50 to 100 (a percentile), got {numbers.shown(p)}")
+                elif q.get("calibrate_mode") != "percentile":
+                    rep.warn("backend.quantize.calib_percentile",
+                             f"only used with calibrate_mode: percentile (here {q.get('calibrate_mode')!r}); ignored")
         if dtype == "int8":
             if not q or q.get("calibrate_mode") is None:
                 rep.warn("backend.quantize.calibrate_mode", "not set for int8; 'max' is used")

@@ -25,7 +25,8 @@ The file is read as other tools write it (``effv2nb.core.textio``: byte-order ma
 
 Suite extras under ``backend.quantize`` (the vendor tool ignores keys it does not know):
 ``reduce_range`` (true, false or auto: see ``effv2nb.quant.int8_guard``), ``nodes_to_exclude`` (list of node names), ``activation_type`` and
-``weight_type`` (``int8`` / ``uint8``), ``calib_chunk_size`` (images per calibration chunk); and under
+``weight_type`` (``int8`` / ``uint8``), ``calib_chunk_size`` (images per calibration chunk),
+``calib_percentile`` (the percentile of ``calibrate_mode: percentile``; ONNX Runtime's 99.999 when unset); and under
 ``dataset.sampler``, ``pick``: ``first`` (the vendor's sampler, the default: the first ``get_data_num``
 files in sorted order) or ``spread`` (evenly spaced over the sorted list, so every class is seen; the
 suite's shipped configs use it).

@@ -37,7 +37,7 @@ KNOWN_KEYS = {
             "calibrate_chunk_by": None, "overflow_adaptive": None, "weight_scale": None,
             # suite extras
             "reduce_range": None, "nodes_to_exclude": None, "activation_type": None,
-            "weight_type": None, "calib_chunk_size": None,
+            "weight_type": None, "calib_chunk_size": None, "calib_percentile": None,
         },
     },
     "graph": {"extra_ops": {"type": None}},
@@ -69,6 +69,7 @@ class Quantize:
     activation_type: str | None = None        # suite extra
     weight_type: str | None = None            # suite extra
     calib_chunk_size: int | None = None       # suite extra
+    calib_percentile: float | None = None     # suite extra: ORT's CalibPercentile for calibrate_mode percentile
 
 
 @dataclass

@@ -5,9 +5,9 @@
 Serves ``python -m effv2nb compile`` (step 3 of the vendor's flow) and notebooks 03 and 05.
 
 After an int8 compile, the model is run on a few calibration images both ways
-(``effv2nb.quant.int8_paths``): *exact* (the QDQ arithmetic, what the accelerator computes) and *host*
+(``effv2nb.quant.int8_paths``): *exact* (the QDQ arithmetic as written, the suite's model of the accelerator) and *host*
 (this CPU's fused kernels), each scored against the fp32 model. On x86 without VNNI the host
-kernels can saturate (``effv2nb.core.cpu``) and lose many dB that the accelerator never loses.
+kernels can saturate (``effv2nb.core.cpu``) and lose many dB that the exact path never loses.
 
 ``backend.quantize.reduce_range`` (a suite extra; the vendor's ``vamc`` ignores it):
 

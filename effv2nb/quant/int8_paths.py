@@ -7,8 +7,10 @@ notebook 05 (section "The same mod.onnx, two ways").
 
 - **exact**: the QDQ graph computed as written — ONNX Runtime with every graph optimization off, so
   each QuantizeLinear rounds and clips to 8 bits, each DequantizeLinear scales back, and the float
-  operators between them see exactly the integers an accelerator multiplies (its int32 sums are
-  exact; float32 reproduces them to rounding). This is the accelerator's view, the same on every CPU.
+  operators between them see exactly the integers an integer kernel multiplies (int32 sums are
+  exact; float32 reproduces them to rounding). The same on every CPU. That the accelerator computes
+  this is the suite's assumption (``EXACT_ASSUMPTION``): the vendor's documentation names the
+  calibration mode and the dataset, not the arithmetic of its int8 kernels.
 - **host**: the same file with ONNX Runtime's default optimizations, which fuse QDQ pairs into
   integer kernels (QLinearConv, QGemm ...). On x86 without VNNI those kernels add u8 x s8 products
   in saturating 16-bit pairs (``effv2nb.core.cpu``), so the host figure can be far below the exact one.
@@ -24,6 +26,8 @@ from effv2nb.core.metrics import agreement, sqnr_db
 EXACT, HOST = "exact", "host"
 PATHS = (EXACT, HOST)
 HOST_LOSS_LIMIT_DB = 1.0     # the host may lose this much against exact before compile acts
+EXACT_ASSUMPTION = ("exact = the QDQ arithmetic as written, what an integer accelerator that adds in 32 bits "
+                    "would compute: the suite's assumption, since the vendor does not document its int8 arithmetic")
 
 
 def runner(onnx_path, path: str = HOST, threads: int | None = None):

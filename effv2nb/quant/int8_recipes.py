@@ -129,6 +129,13 @@ class Recipe:
              "reduce_range": self.reduce_range if self.reduce_range == AUTO else bool(self.reduce_range)}
         if self.nodes_to_exclude:
             q["nodes_to_exclude"] = list(self.nodes_to_exclude)
+        if self.calibrate_mode == "percentile" and self.percentile is not None:
+            q["calib_percentile"] = float(self.percentile)
+        if self.activation_symmetric:
+            from effv2nb.core.errors import Effv2nbError
+
+            raise Effv2nbError(f"recipe '{self.name}': symmetric activations have no build YAML key, so compile "
+                               "cannot build this recipe")
         return q
 
 

@@ -12,7 +12,7 @@ images (``effv2nb.data.folds``: calibration, selection and test never share an i
 - ``nncf_ac`` (optional): NNCF's accuracy-control variant asked to lose nothing (``max_drop`` 0) on the
   selection fold.
 
-Each is then scored once on the test fold, on the exact path (the accelerator's arithmetic: SQNR,
+Each is then scored once on the test fold, on the exact path (the QDQ arithmetic as written, the suite's model of the accelerator: SQNR,
 agreement, top-1) and on this CPU's kernels (host SQNR, images/s); ``float_rows`` gives fp32 and fp16
 on the same fold. ``prepare`` takes the input size (notebook 05: ``EFFV2NB_SIZE``); the search's knobs
 are ``effv2nb.quant.study_knobs``; each long step can print its estimated time first. One line per recipe:
@@ -75,8 +75,10 @@ class Report:
     def row(self, name):
         return next(r for r in self.rows if r["recipe"] == name)
 
-    def lines(self) -> list:
-        out = [self.split.line(), self.cpu_line]
+    def lines(self, cpu: bool = True) -> list:
+        """The report as ``int8-report`` prints it; ``cpu=False`` leaves out the CPU line (a notebook
+        prints it once, at its top)."""
+        out = [self.split.line()] + ([self.cpu_line] if cpu else [])
         for r in self.rows:
             out.append(f"recipe: {r['recipe']} exact_sqnr_db: {r['sqnr_db']:.2f} host_sqnr_db: {r['host_sqnr_db']:.2f} "
                        f"agreement: {r['agree_fp32']:.2f} top1: {r['top1']:.2f} "

@@ -34,7 +34,7 @@ def layer_sqnr(fp32_onnx, int8_onnx, x, path: str = "exact", batch: int = BATCH)
 
     In the QDQ model a quantized tensor T is read as the 8-bit integers of its QuantizeLinear, scaled
     back (what the next node sees); a tensor left in float is read as is. ``path``: ``"exact"`` (no
-    graph optimization: the accelerator's arithmetic) or ``"host"`` (this CPU's fused kernels; only the
+    graph optimization: the QDQ arithmetic as written) or ``"host"`` (this CPU's fused kernels; only the
     quantized tensors, since reading the 8-bit outputs leaves the fusion as it is). Every node output
     of an ImageNet network at 288 px is about 200 MB per image, so ``batch`` images run at a time and
     the signal and noise sums are added up over the batches.

@@ -68,7 +68,7 @@ HEADERS = ("model", "top-1", "top-5", "agree%", "exact dB", "host dB", "size MB"
 
 def format_table(rows) -> str:
     """A plain-text table of ``accuracy_table`` rows: accuracy on the exact path, SQNR on both
-    (exact: the accelerator's arithmetic; host: this CPU's int8 kernels), speed on the host."""
+    (exact: the QDQ arithmetic as written, the suite's model of the accelerator; host: this CPU's int8 kernels), speed on the host."""
     head = " ".join(f"{h:<56}" if i == 0 else f"{h:>{len(f.format(0) if i else '')}}"
                     for i, (h, (_, f)) in enumerate(zip(HEADERS, COLUMNS)))
     lines = [head, "-" * len(head)]
