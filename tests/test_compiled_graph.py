@@ -77,3 +77,20 @@ def test_excluded_node_runs_in_float(applied, plain):
     assert _dequantized_inputs(applied, FIRST_CONV) == []
     assert _dequantized_inputs(plain, FIRST_CONV), "the same node is quantized when not excluded"
     assert FIRST_CONV not in {n for n, *_ in _weights(applied)}
+
+
+def test_compiled_int8_runs_on_integer_kernels(applied, plain, tmp_path):
+    """What ``compile`` builds fuses on ONNX Runtime's host path: every convolution on an integer kernel, the SE
+    squeezes too (``graph_edit.means_as_pooling``); only the excluded node and the appended softmax are float."""
+    from effv2nb.quant import int8_kernels
+
+    tables = {}
+    for name, model, kept in (("plain", plain, []), ("applied", applied, [FIRST_CONV])):
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+        t = tables[name] = int8_kernels.count_kernels(tmp_path / f"{name}.onnx")
+        assert t["convs"]["float"] == kept and t["convs"]["integer"] == t["convs"]["total"] - len(kept) > 30, name
+        assert int8_kernels.unfused_convs(t, kept) == []
+        assert "ReduceMean" not in t["float"] and t["integer"]["QLinearGlobalAveragePool"] == 6
+    # graph.extra_ops: softmax, after the output's DequantizeLinear
+    assert tables["plain"]["float"] == {"Softmax": 1}
+    assert tables["applied"]["float"].get("Conv", 0) + tables["applied"]["float"].get("FusedConv", 0) == 1

@@ -1,6 +1,8 @@
 """Graph surgery on a compiled model: notebooks 03 and 05, ``python -m effv2nb compile`` (``graph.extra_ops``).
 
 Reference: ``docs/vendor-files.md``, section "Build YAML" (``graph.extra_ops.type: softmax``).
+``means_as_pooling``: the int8 compile's one rewrite of the float graph before quantization
+(``effv2nb.compile.ort_quantize``), which changes no result, only which ONNX Runtime kernel runs it.
 """
 from __future__ import annotations
 
@@ -86,3 +88,41 @@ def at_input_size(onnx_path, input_name: str, height: int, width: int, dst) -> N
                            f"python -m effv2nb export --size {height}", onnx_path) from None
     with atomic_path(dst) as tmp:
         onnx.save(m, str(tmp))
+
+
+def means_as_pooling(model) -> int:
+    """Rewrite each ``ReduceMean`` over H and W (axes {2, 3} of a 4-D tensor, ``keepdims`` 1) of ``model``
+    (an ``onnx.ModelProto``, changed in place) as the same mean spelled ``GlobalAveragePool``; returns how many.
+
+    The exporter spells the squeeze-excitation squeeze ``x.mean((2, 3), keepdim=True)`` as ReduceMean, which
+    ONNX Runtime's quantizer leaves in float: the int8 graph then dequantizes a whole activation tensor before
+    every SE block. A GlobalAveragePool (the same arithmetic) is quantized like the head's pooling and runs
+    on ONNX Runtime's integer kernel (QLinearGlobalAveragePool). The node keeps its name, so
+    ``nodes_to_exclude`` still names it.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    means = [n for n in g.node if n.op_type == "ReduceMean"]
+    if not means:
+        return 0
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    rank = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.value_info, *inferred.input)
+            if v.type.tensor_type.HasField("shape")}
+    consts = {i.name: i for i in g.initializer}
+    consts.update({n.output[0]: a.t for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"})
+    done = 0
+    for n in means:
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        axes = attrs.get("axes")
+        if axes is None and len(n.input) > 1 and n.input[1] in consts:      # opset 18: axes as an input
+            axes = numpy_helper.to_array(consts[n.input[1]]).tolist()
+        if (rank.get(n.input[0]) != 4 or attrs.get("keepdims", 1) != 1 or axes is None
+                or sorted(int(a) % 4 for a in axes) != [2, 3]):
+            continue
+        pool = helper.make_node("GlobalAveragePool", [n.input[0]], list(n.output), name=n.name)
+        g.node.insert(list(g.node).index(n), pool)
+        g.node.remove(n)
+        done += 1
+    return done

@@ -3,7 +3,9 @@
 
 ``quantize_int8``: static quantization (QDQ) with the build YAML's ``calibrate_mode`` mapped to ORT's
 calibrators (``max`` -> MinMax, ``percentile`` -> Percentile, ``kl_divergence`` -> Entropy; ``mse``
-is refused), calibrating chunk by chunk so memory does not grow with the number of images.
+is refused), calibrating chunk by chunk so memory does not grow with the number of images. Spatial means (the SE
+squeeze's ReduceMean) are quantized as GlobalAveragePool (``graph_edit.means_as_pooling``), so that ONNX
+Runtime runs them on an integer kernel (``effv2nb.quant.int8_kernels`` counts what it fuses).
 ``convert_fp16``: float16 inside, float32 at the inputs and outputs (``onnxconverter_common``).
 """
 from __future__ import annotations
@@ -132,10 +134,7 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
         # the temporary folder, so nothing is ever written beside the user's model
         src = Path(work) / "input.onnx"
         try:
-            src.symlink_to(onnx_in.resolve())
-        except OSError:
-            shutil.copyfile(onnx_in, src)
-        try:
+            _prepare_input(onnx_in, src)
             with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints per chunk
                 quantize_static(
                     str(src), str(tmp_out), reader,
@@ -156,6 +155,25 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
             raise Effv2nbError(f"int8 quantization failed: {first}{explain_truncation(work)}", onnx_in) from None
         shutil.move(str(tmp_out), tmp)
     return onnx_out
+
+
+def _prepare_input(onnx_in: Path, src: Path) -> None:
+    """``src``: the float model to quantize, ``onnx_in`` with its spatial means spelled as pooling
+    (``graph_edit.means_as_pooling``: the same arithmetic, on an integer kernel in the int8 model);
+    a link to ``onnx_in`` when there is nothing to rewrite."""
+    import onnx
+
+    from effv2nb.compile.graph_edit import means_as_pooling
+
+    model = onnx.load(str(onnx_in))
+    if means_as_pooling(model):
+        with atomic_path(src) as tmp:
+            onnx.save(model, str(tmp))
+        return
+    try:
+        src.symlink_to(onnx_in.resolve())
+    except OSError:
+        shutil.copyfile(onnx_in, src)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@ notebooks 02-06; ``export``, ``compile``, ``infer``, ``int8-report``, ``bench``.
 
 ``optimize=False`` is the "exact path": every graph optimization off, so an int8 QDQ model runs each
 QuantizeLinear / DequantizeLinear as written (``effv2nb.quant.int8_paths``) instead of ONNX Runtime's
-fused int8 kernels. ``profile_prefix`` turns ORT's profiler on (``effv2nb.bench.op_profile``).
+fused int8 kernels. ``profile_prefix`` turns ORT's profiler on (``effv2nb.bench.timing.op_time_profile``);
+``optimized_path`` saves the graph as the session optimized it (``effv2nb.quant.int8_kernels``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ CPU = ["CPUExecutionProvider"]
 
 
 def ort_session(model, threads: int | None = None, optimize: bool = True, providers=None,
-                profile_prefix: str | None = None):
+                profile_prefix: str | None = None, optimized_path=None):
     """A quiet ONNX Runtime session on ``model``: a file path, an ``onnx.ModelProto`` or its bytes.
 
     A model file ORT cannot load is an ``Effv2nbError`` naming the file.
@@ -29,6 +30,8 @@ def ort_session(model, threads: int | None = None, optimize: bool = True, provid
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = str(profile_prefix)
+    if optimized_path:
+        so.optimized_model_filepath = str(optimized_path)
     if hasattr(model, "SerializeToString"):
         return ort.InferenceSession(model.SerializeToString(), so, providers=providers or CPU)
     if isinstance(model, (bytes, bytearray)):
