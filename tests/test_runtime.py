@@ -246,3 +246,20 @@ def test_to_probs_keeps_probabilities():
     assert runtime.to_probs(p) is not None and np.allclose(runtime.to_probs(p), p)
     logits = np.array([[2.0, 1.0, 0.0]], np.float32)
     assert np.isclose(runtime.to_probs(logits).sum(), 1.0) and runtime.to_probs(logits).argmax() == 0
+
+
+def test_timing_sessions_do_not_spin():
+    """The interleaved timings' sessions sleep between runs (a spinning pool steals the next session's cores)."""
+    from effv2nb.bench.variants import _ort_runner
+    from effv2nb.core.ort_session import ort_session
+    from helpers import TINY_PREFIX
+
+    key = "session.intra_op.allow_spinning"
+    timing = _ort_runner(TINY_PREFIX.with_suffix(".onnx"), 2).session.get_session_options()
+    assert timing.get_session_config_entry(key) == "0"
+    default = ort_session(TINY_PREFIX.with_suffix(".onnx")).get_session_options()
+    try:
+        value = default.get_session_config_entry(key)
+    except Exception:       # not set: ONNX Runtime's default
+        value = None
+    assert value in (None, "", "1")                  # other sessions keep ONNX Runtime's default

@@ -34,6 +34,12 @@ def test_compare_uses_the_given_instance(tmp_path, monkeypatch):
     assert len(res["ratios"]["ort_int8/ort_fp32"]["values"]) == 2
     table = variants.format_compare(res)
     assert "nan" not in table and "per round: " in table and "pipeline_async" in table
+    # the graph check: the speed-aware recipe's convolutions all on integer kernels, bar those kept in float
+    from effv2nb.quant.int8_kernels import unfused_convs
+
+    best = res["context"]["kernels"]["ort_int8_best"]
+    assert best["convs"]["total"] == 36 and unfused_convs(best, best["nodes_to_exclude"]) == []
+    assert "ort_int8_best on this CPU (ORT's optimized graph): " in table
 
 
 def test_name_and_instance_must_agree():

@@ -128,7 +128,8 @@ def exclusion_costs(fp32_onnx, calib, x: np.ndarray, workdir, threads: int = 2, 
         out.append({"layout": k, "precision": precision(path),
                     "float_nodes": len(layouts[k]) if k in layouts else (0 if k == "fp32" else None),
                     "images_per_s": 1 / med, "speedup_vs_fp32": speed["median"],
-                    "speedup_min": speed["min"], "speedup_max": speed["max"], "rounds": speed["n"],
+                    "speedup_min": speed["min"], "speedup_max": speed["max"], "rounds": speed["n"], "path": str(path),
+                    "nodes_to_exclude": list(layouts.get(k, ())),
                     "sqnr_db": metrics.sqnr_db(ref, exact) if k != "fp32" else float("inf"),
                     "host_sqnr_db": metrics.sqnr_db(ref, host) if k != "fp32" else float("inf")})
     return out

@@ -146,7 +146,7 @@ def op_time_profile(onnx_path, x: np.ndarray, runs: int = 5, threads: int | None
                 and any(a.name == "group" and a.i > 1 for a in n.attribute)]
     depthwise = {n.name for n in dw_nodes} | {o for n in dw_nodes for o in n.output}
     with tempfile.TemporaryDirectory(prefix="effv2nb-prof-") as tmp:
-        sess = ort_session(onnx_path, threads=threads, profile_prefix=os.path.join(tmp, "prof"))
+        sess = ort_session(onnx_path, threads=threads, profile_prefix=os.path.join(tmp, "prof"), spin=False)
         name = sess.get_inputs()[0].name
         x = x.astype(np.float16 if "float16" in sess.get_inputs()[0].type else np.float32)
         for _ in range(runs + 1):

@@ -42,9 +42,11 @@ def target_line(result: dict, kind: str | None = None) -> str:
 
 
 def _ort_runner(path, threads):
+    """A timing session: ORT on the CPU, threads that sleep between runs (no spinning), so sessions timed
+    in turn do not slow each other down (``effv2nb.core.ort_session``)."""
     from effv2nb.device.runtime import OrtRunner
 
-    return OrtRunner(path, providers=["CPUExecutionProvider"], threads=threads)
+    return OrtRunner(path, providers=["CPUExecutionProvider"], threads=threads, spin=False)
 
 
 def _calibration_images(name: str, n: int, calib_dir=None, seed: int = 0) -> list:
@@ -109,7 +111,7 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
     eval_dir = eval_dir or (DIGITS_DIR / "val" if i.name == "tiny" else None)
     max_steps = 3 if quick else 6
     groups = int8_search.block_groups(fp32)
-    notes = {}
+    notes, excluded = {}, {"ort_int8_stock": ()}
 
     def stock():
         files["ort_int8_stock"] = int8_recipes.stock_recipe(num_calib=min(50, len(calib))).quantize(
@@ -122,12 +124,14 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
             res = int8_search.speed_aware_search(fp32, calib, ev, onnx_eval.ort_run(fp32, ev), workdir / "search",
                                                  max_steps=max_steps, sens_calib=16 if quick else 50, progress=False)
             files["ort_int8_best"] = Path(res.steps[-1]["path"])
+            excluded["ort_int8_best"] = tuple(res.nodes_to_exclude)
             notes["int8_best"] = (f"speed-aware search from {int8_recipes.fast_recipe().name}; float blocks: "
                                   f"{', '.join(res.kept_float) or 'none'}; SQNR {res.steps[-1]['sqnr_db']:.2f} dB, "
                                   f"agreement {res.steps[-1]['agree_fp32']:.2f} % on {len(ev)} images; "
                                   f"targets met: {res.met}")
         else:
-            files["ort_int8_best"] = int8_recipes.fast_recipe(len(calib), groups.get("head", [])).quantize(
+            excluded["ort_int8_best"] = tuple(groups.get("head", []))
+            files["ort_int8_best"] = int8_recipes.fast_recipe(len(calib), excluded["ort_int8_best"]).quantize(
                 fp32, workdir / "int8_best.onnx", calib)
             notes["int8_best"] = ("fast recipe, head block in float; accuracy not verified here "
                                   "(give --val-dir, or run notebook 05 with ImageNet)")
@@ -147,6 +151,7 @@ def build_variants(model, size: int, workdir, calib_n: int = 300, calib_dir=None
                                 f"reduce_range {_chosen(best_path)})")
     files = {k: files[k] for k in ("ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best")}
     files["notes"] = notes
+    files["excluded"] = excluded
     return files
 
 
@@ -184,6 +189,7 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
     from effv2nb.core.estimate import Estimate
     from effv2nb.device import infer
     from effv2nb.model import complexity
+    from effv2nb.quant import int8_kernels
     from effv2nb.model.models import info, load
 
     torch.set_num_threads(threads)
@@ -207,6 +213,9 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
         files = build_variants(model, size, workdir or tmp, calib_n=calib_n, calib_dir=calib_dir,
                                eval_dir=eval_dir, quick=quick, log=log, knobs=knobs)
         notes = files.pop("notes")
+        excluded = files.pop("excluded")
+        kernels = {k: dict(int8_kernels.count_kernels(files[k]), nodes_to_exclude=list(excluded[k]))
+                   for k in ("ort_int8_stock", "ort_int8_best")}
         runners = {k: _ort_runner(p, threads) for k, p in files.items()}
         rng = np.random.default_rng(0)
         xs = {b: rng.standard_normal((b, 3, size, size)).astype(np.float32) for b in batches}
@@ -262,7 +271,7 @@ def compare_variants(name: str | None = None, size: int | None = None, quick: bo
                "gflops_per_image": gflop, "peak_gflops": peak, "quick": quick, "rounds": rounds,
                "per_round": per_round, "calib_n": calib_n, "calib_dir": calib_dir,
                "achieved": {k: by[(k, 1)] * gflop for k in ("torch_eager", "ort_fp32", "ort_int8_best")},
-               "profile_ms": profile, "notes": notes, "cpu": cpu.describe()}
+               "profile_ms": profile, "notes": notes, "kernels": kernels, "cpu": cpu.describe()}
     ratios = {
         "ort_fp32/torch_eager": ratio_summary(round_ratios(times[("ort_fp32", 1)], times[("torch_eager", 1)],
                                                            per_round)),
@@ -282,6 +291,20 @@ def _write_jpeg_folder(folder: Path, images, size: int):
         im = im.resize((2 * size, 2 * size))
         with atomic.atomic_path(folder / "0" / f"img_{i:04d}.jpg") as tmp:
             im.save(tmp, format="JPEG", quality=90)
+
+
+def kernel_line(name: str, table: dict) -> str:
+    """One line of ``int8_kernels.count_kernels``'s table: what ORT runs on integer kernels on this CPU."""
+    from effv2nb.quant.int8_kernels import unfused_convs
+
+    c = table["convs"]
+    unfused = unfused_convs(table, table.get("nodes_to_exclude", ()))
+    fl = ", ".join(f"{op} {n}" for op, n in table["float"].items()) or "none"
+    q = table["quantize"]
+    return (f"{name} on this CPU (ORT's optimized graph): {c['integer']} of {c['total']} convolutions on integer "
+            f"kernels, {len(c['float']) - len(unfused)} kept in float on purpose, {len(unfused)} not fused; "
+            f"float nodes: {fl}; QuantizeLinear {q.get('QuantizeLinear', 0)}, DequantizeLinear "
+            f"{q.get('DequantizeLinear', 0)}")
 
 
 def format_compare(result: dict) -> str:
@@ -309,6 +332,8 @@ def format_compare(result: dict) -> str:
                  " instruction does more products per vector lane than a float32 one)")
     for k, v in ctx.get("notes", {}).items():
         lines.append(f"{k}: {v}")
+    for k, table in ctx.get("kernels", {}).items():
+        lines.append(kernel_line(k, table))
     lines.append(ctx.get("cpu", ""))
     for k, v in result["ratios"].items():
         lines.append(format_ratio(k, v))

@@ -14,8 +14,13 @@ CPU = ["CPUExecutionProvider"]
 
 
 def ort_session(model, threads: int | None = None, optimize: bool = True, providers=None,
-                profile_prefix: str | None = None, optimized_path=None):
+                profile_prefix: str | None = None, optimized_path=None, spin: bool = True):
     """A quiet ONNX Runtime session on ``model``: a file path, an ``onnx.ModelProto`` or its bytes.
+
+    ``spin=False``: the intra-op threads sleep when they run out of work instead of spinning (ORT's
+    ``session.intra_op.allow_spinning``). The interleaved timings use it (``effv2nb.bench``): with several
+    sessions timed A B C A B C on two cores, a session that has just finished keeps both cores busy
+    spinning while the next one runs, and the per-round ratios split into a fast and a slow cluster.
 
     A model file ORT cannot load is an ``Effv2nbError`` naming the file.
     """
@@ -27,6 +32,8 @@ def ort_session(model, threads: int | None = None, optimize: bool = True, provid
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if threads:
         so.intra_op_num_threads = int(threads)
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = str(profile_prefix)

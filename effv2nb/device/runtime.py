@@ -76,9 +76,11 @@ class OrtRunner(Runner):
 
     name = "ort"
 
-    def __init__(self, onnx_path, providers=None, threads: int | None = None, optimize: bool = True):
+    def __init__(self, onnx_path, providers=None, threads: int | None = None, optimize: bool = True,
+                 spin: bool = True):
         """``optimize=False``: no graph optimization, so an int8 QDQ model runs its QuantizeLinear /
-        DequantizeLinear pairs as written (the exact path of ``effv2nb.quant.int8_paths``)."""
+        DequantizeLinear pairs as written (the exact path of ``effv2nb.quant.int8_paths``). ``spin=False``:
+        threads sleep between runs (``effv2nb.core.ort_session``; the interleaved timings' policy)."""
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
@@ -87,7 +89,7 @@ class OrtRunner(Runner):
         if providers is None:
             avail = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
-        self.session = ort_session(self.path, threads=threads, optimize=optimize, providers=providers)
+        self.session = ort_session(self.path, threads=threads, optimize=optimize, providers=providers, spin=spin)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_dtype = np.float16 if "float16" in inp.type else np.float32
