@@ -27,8 +27,8 @@ def speed_vs_sqnr(rows, title: str = ""):
     pts = [r for r in rows if np.isfinite(r["sqnr_db"])]
     for r in ref:
         ax.axhline(1.0, color=PRECISION_COLORS.get(r["precision"], "gray"), ls="--", lw=1)
-        ax.annotate(f"{r['layout']} (reference: speed 1, SQNR infinite)", (0.01, 1.0),
-                    xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
+        ax.annotate(f"{r['layout']} (reference: speed 1, SQNR infinite)", (0.99, 1.0), ha="right",
+                    xycoords=("axes fraction", "data"), xytext=(0, -11), textcoords="offset points", fontsize=8)
     colors = plt.get_cmap("tab10").colors
     for i, r in enumerate(pts):
         y = r["speedup_vs_fp32"]

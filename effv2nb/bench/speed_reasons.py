@@ -86,7 +86,9 @@ def tiny_fast_kernels(workdir, n_calib: int = 50) -> dict:
     from effv2nb.quant.int8_recipes import fast_recipe
 
     workdir = Path(workdir)
-    model = models.load("tiny")
+    from effv2nb.core.settings import TINY_WEIGHTS
+
+    model = models.load("tiny", weights=TINY_WEIGHTS)      # the bundled weights, whatever EFFV2NB_WEIGHTS names
     fp32 = export_onnx(model, workdir / "tiny_64.onnx", size=64)
     calib = model_calibration_arrays(model, 64, n_calib)
     q = fast_recipe(len(calib)).quantize(fp32, workdir / "tiny_fast.onnx", calib)

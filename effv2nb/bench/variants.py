@@ -307,10 +307,10 @@ def kernel_line(name: str, table: dict) -> str:
             f"{q.get('DequantizeLinear', 0)}")
 
 
-def format_compare(result: dict) -> str:
+def format_compare(result: dict, cpu: bool = True) -> str:
     """The table of record: every variant at batch 1 and 8 in one interleaved run (median images/s and its
     spread over the rounds, latency percentiles), then the folder pipeline (its own repeats), then the ratios
-    with their per-round distribution."""
+    with their per-round distribution; ``cpu``: with this CPU's line (``bench --compare`` prints it)."""
     ctx = result["context"]
     lines = [f"model {ctx['model']} @ {ctx['size']} px, {ctx['threads']} threads, weights: {ctx['weights']}",
              f"interleaved timing, {ctx['rounds']} rounds x {ctx['per_round']} calls per variant and batch; "
@@ -334,7 +334,8 @@ def format_compare(result: dict) -> str:
         lines.append(f"{k}: {v}")
     for k, table in ctx.get("kernels", {}).items():
         lines.append(kernel_line(k, table))
-    lines.append(ctx.get("cpu", ""))
+    if cpu:                      # a notebook prints the CPU line once, at its top
+        lines.append(ctx.get("cpu", ""))
     for k, v in result["ratios"].items():
         lines.append(format_ratio(k, v))
     return "\n".join(lines)

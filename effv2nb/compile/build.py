@@ -288,7 +288,7 @@ def _source_model(ckpt):
     """The suite model a checkpoint was exported from, by the export's name ``<model>_<size>.onnx``."""
     import re
 
-    from effv2nb.model.models import MODEL_NAMES
+    from effv2nb.model.names import MODEL_NAMES
 
     stem = re.sub(r"_\d+$", "", Path(ckpt).stem)
     return stem if stem in MODEL_NAMES else None

@@ -34,10 +34,9 @@ import torch.nn as nn
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.data.labels import Labels
 from effv2nb.core.settings import DIGITS_DIR, TINY_WEIGHTS
+from effv2nb.model.names import MODEL_NAMES, TIMM_MODELS  # re-exported: models.MODEL_NAMES, models.TIMM_MODELS
 from effv2nb.model.tiny import build_tiny
 
-TIMM_MODELS = ("efficientnetv2_rw_t", "efficientnetv2_rw_s", "efficientnetv2_rw_m")
-MODEL_NAMES = TIMM_MODELS + ("tiny",)
 WEIGHTS_ENV = "EFFV2NB_WEIGHTS"
 HUB_TIMEOUT_S = 2.0
 RANDOM_MARK_KEY = "effv2nb_weights"   # safetensors metadata: "random" marks seeded random weights

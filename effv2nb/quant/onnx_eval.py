@@ -44,7 +44,7 @@ def evaluate_onnx(onnx_path, evalset: EvalSet, ref_logits=None, speed: bool = Tr
     """Accuracy on the exact path, the host's too, size (MB) and images/s (host) of one model.
 
     ``top1``, ``top5``, ``agree_fp32``, ``sqnr_db`` (vs ``ref_logits``) come from the exact QDQ
-    arithmetic — the accelerator's view, the same on every CPU; ``host_top1``, ``host_agree``,
+    arithmetic as written, the same on every CPU (the suite's model of the accelerator); ``host_top1``, ``host_agree``,
     ``host_sqnr_db`` from this CPU's fused kernels (``effv2nb.quant.int8_paths``). A float model has one
     result, reported on both.
     """

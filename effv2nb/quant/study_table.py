@@ -100,8 +100,12 @@ def plot_table(rows, ax=None, title: str = ""):
     ax.set_ylabel("SQNR (dB)")
     ax2 = ax.twinx()
     ax2.plot(xs, [r["agree_fp32"] for r in rows], "o-", color="tab:red", label="top-1 agreement (%)")
-    ax2.set_ylabel("top-1 agreement with fp32 (%)")
+    low = np.floor(min([r["agree_fp32"] for r in rows] + [95.0])) - 0.5
+    ax2.set_ylim(low, 100.5)              # agreement cannot pass 100 %: the axis stops there
+    ax2.set_yticks([t for t in ax2.get_yticks() if low <= t <= 100])
+    ax2.set_ylabel(f"top-1 agreement with fp32\n(%, axis cut: from {low:g})")
     ax.set_title(title or "fp16 and int8 recipes against fp32")
-    ax.legend(loc="upper left", fontsize=8)
-    ax2.legend(loc="upper right", fontsize=8)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax2.legend(h1 + h2, l1 + l2, loc="center right", fontsize=8)    # one legend, clear of the bars' tops and the line
     return ax
