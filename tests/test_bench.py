@@ -50,9 +50,14 @@ def test_missing_model(tmp_path, capsys):
 def test_compare_quick_prints_the_three_ratios(capsys):
     assert main(["bench", "--compare", "--model", "tiny", "--quick"]) == 0
     out = capsys.readouterr().out
-    ratios = dict(re.findall(r"^ratio (\S+): ([\d.]+) \(spread [\d.]+-[\d.]+ over \d+ rounds\)$", out, flags=re.M))
+    found = re.findall(r"^ratio (\S+): ([\d.]+) \(quartiles [\d.]+-[\d.]+, spread [\d.]+-[\d.]+ over (\d+) rounds; "
+                       r"per round: ([\d. ]+)\)$", out, flags=re.M)
+    ratios = {name: float(v) for name, v, _, _ in found}
     assert set(ratios) == {"ort_fp32/torch_eager", "ort_int8/ort_fp32", "pipeline/model_only"}
-    assert all(float(v) > 0 for v in ratios.values())
+    assert all(v > 0 for v in ratios.values())
+    assert all(len(per.split()) == int(n) for _, _, n, per in found), "every round's ratio is printed"
+    assert re.search(r"^ort_int8_best on this CPU \(ORT's optimized graph\): \d+ of 36 convolutions on integer kernels, "
+                     r"\d+ kept in float on purpose, 0 not fused;", out, flags=re.M), out
     for name in ("torch_eager", "ort_fp32", "ort_fp16", "ort_int8_stock", "ort_int8_best"):
         assert re.search(rf"^{name}\s+1\s", out, flags=re.M) and re.search(rf"^{name}\s+8\s", out, flags=re.M)
 

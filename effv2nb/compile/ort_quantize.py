@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from effv2nb.core.atomic import atomic_path, explain_truncation
+from effv2nb.core.atomic import atomic_path, describe_os_error, explain_truncation
 from effv2nb.core.errors import Effv2nbError
 from effv2nb.compile.output_check import smoke_run
 
@@ -134,7 +134,11 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
         # the temporary folder, so nothing is ever written beside the user's model
         src = Path(work) / "input.onnx"
         try:
-            _prepare_input(onnx_in, src)
+            try:
+                _prepare_input(onnx_in, src)
+            except OSError as exc:       # the scratch copy could not be written: onnx_out cannot be made
+                raise Effv2nbError(f"cannot write: {describe_os_error(exc)} (while writing the quantizer's "
+                                   f"scratch copy in {work})", onnx_out) from None
             with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints per chunk
                 quantize_static(
                     str(src), str(tmp_out), reader,
@@ -167,8 +171,7 @@ def _prepare_input(onnx_in: Path, src: Path) -> None:
 
     model = onnx.load(str(onnx_in))
     if means_as_pooling(model):
-        with atomic_path(src) as tmp:
-            onnx.save(model, str(tmp))
+        onnx.save(model, str(src))        # a scratch file in the quantizer's temporary folder
         return
     try:
         src.symlink_to(onnx_in.resolve())
