@@ -132,16 +132,16 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
         tmp_out = Path(work) / "quant.onnx"
         # ... and <input>-inferred.onnx beside its input (left there when it fails): give it a link in
         # the temporary folder, so nothing is ever written beside the user's model
-        src = Path(work) / "input.onnx"
+        tmp_src = Path(work) / "input.onnx"
         try:
             try:
-                _prepare_input(onnx_in, src)
+                _prepare_input(onnx_in, tmp_src)
             except OSError as exc:       # the scratch copy could not be written: onnx_out cannot be made
                 raise Effv2nbError(f"cannot write: {describe_os_error(exc)} (while writing the quantizer's "
                                    f"scratch copy in {work})", onnx_out) from None
             with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints per chunk
                 quantize_static(
-                    str(src), str(tmp_out), reader,
+                    str(tmp_src), str(tmp_out), reader,
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(op_types_to_quantize) if op_types_to_quantize else None,
                     per_channel=bool(per_channel),
@@ -161,22 +161,22 @@ def quantize_int8(onnx_in, onnx_out, calibration_reader, calibrate_mode="max", p
     return onnx_out
 
 
-def _prepare_input(onnx_in: Path, src: Path) -> None:
-    """``src``: the float model to quantize, ``onnx_in`` with its spatial means spelled as pooling
-    (``graph_edit.means_as_pooling``: the same arithmetic, on an integer kernel in the int8 model);
-    a link to ``onnx_in`` when there is nothing to rewrite."""
+def _prepare_input(onnx_in: Path, tmp_src: Path) -> None:
+    """``tmp_src`` (in the quantizer's temporary folder): the float model to quantize, ``onnx_in``
+    with its spatial means spelled as pooling (``graph_edit.means_as_pooling``: the same arithmetic,
+    on an integer kernel in the int8 model); a link to ``onnx_in`` when there is nothing to rewrite."""
     import onnx
 
     from effv2nb.compile.graph_edit import means_as_pooling
 
     model = onnx.load(str(onnx_in))
     if means_as_pooling(model):
-        onnx.save(model, str(src))        # a scratch file in the quantizer's temporary folder
+        onnx.save(model, str(tmp_src))
         return
     try:
-        src.symlink_to(onnx_in.resolve())
+        tmp_src.symlink_to(onnx_in.resolve())
     except OSError:
-        shutil.copyfile(onnx_in, src)
+        shutil.copyfile(onnx_in, tmp_src)
 
 
 @contextlib.contextmanager
