@@ -22,7 +22,7 @@ def test_full_and_quick_defaults(clean):
     clean.setenv("EFFV2NB_QUICK", "1")
     assert k.table_modes() == ("max", "percentile")
     assert k.levers() == 4 and k.search_groups() == "stages" and k.search_steps() == 4
-    assert k.emulated_images("tiny") == 16 and k.emulated_images("efficientnetv2_rw_t") == 1
+    assert k.emulated_images("tiny") == 4 and k.emulated_images("efficientnetv2_rw_t") == 1
 
 
 def test_set_values_win_over_quick(clean):
