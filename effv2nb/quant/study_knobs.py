@@ -73,7 +73,7 @@ def search_steps() -> int:
 
 def emulated_images(model_name: str) -> int:
     """Images for the emulated AVX2 run (about 70 times slower than native): 16 for tiny (under quick 4:
-    the stem's saturation shows on every digit); for the ImageNet models 2, under quick 1."""
+    notebook 05's "loses more than 3 dB" still holds, and the cell takes ~26 s instead of ~80 s); for the ImageNet models 2, under quick 1."""
     return _count(EMULATED_IMAGES_ENV, sized(16, 4) if model_name == "tiny" else sized(2, 1))
 
 
